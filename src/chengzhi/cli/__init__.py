@@ -1,0 +1,1 @@
+"""The `chengzhi` command line (Typer). Each command owns its transaction."""

@@ -1,0 +1,63 @@
+"""`chengzhi` — the command line. Every command is documented in docs/cli.md (a test checks)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from chengzhi import __version__
+from chengzhi.cli.common import console, domain_errors
+from chengzhi.cli.demo import demo_city
+from chengzhi.cli.orgs import orgs_app, people_app, structure_app
+from chengzhi.cli.regions import grids_app, regions_app
+from chengzhi.config import get_settings
+from chengzhi.db import migrate
+
+app = typer.Typer(
+    name="chengzhi",
+    help="城治 chengzhi — one platform for a megacity's social governance.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals may hold personal data
+)
+app.add_typer(regions_app, name="regions")
+app.add_typer(grids_app, name="grids")
+app.add_typer(orgs_app, name="orgs")
+app.add_typer(people_app, name="people")
+app.add_typer(structure_app, name="structure")
+app.command("demo-city")(demo_city)
+
+
+@app.command()
+def init() -> None:
+    """Create or upgrade the database schema (migrations)."""
+    settings = get_settings()
+    with domain_errors():
+        migrate(settings.url)
+    console.print(f"[green]数据库已就绪 database ready[/]: {_safe_url(settings.url)}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Listen address (default from settings).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
+) -> None:
+    """Serve the web console and API."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run("chengzhi.web.app:create_app", factory=True, host=host or settings.host,
+                port=port or settings.port, log_level="info")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    console.print(__version__)
+
+
+def _safe_url(url: str) -> str:
+    """The database URL without its password, for printing."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

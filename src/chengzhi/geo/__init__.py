@@ -1,0 +1,1 @@
+"""Geographic helpers: point location over grid polygons and China coordinate systems."""

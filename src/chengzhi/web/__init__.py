@@ -1,0 +1,1 @@
+"""The HTTP boundary: FastAPI app, thin routes, one error handler."""

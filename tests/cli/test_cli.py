@@ -1,0 +1,60 @@
+"""The commands as a user runs them, against a database of their own (they commit)."""
+
+import json
+
+from typer.testing import CliRunner
+
+from chengzhi.cli.main import app
+from tests.conftest import shared_file
+
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_init_import_stats_and_check_on_the_real_tianjin_file(cli_env):
+    assert run("init").exit_code == 0
+    result = run("regions", "import", str(shared_file("admin_divisions_tianjin_2021.csv")))
+    assert result.exit_code == 0, result.output
+    assert "5,573" in result.output
+    stats = json.loads(run("regions", "stats", "--json").output)
+    assert [stats[k]["count"] for k in ("city", "district", "street", "community")] == [1, 16, 297, 5573]
+    scaffold = run("orgs", "scaffold")
+    assert scaffold.exit_code == 0 and "297" in scaffold.output
+    check = run("structure", "check", "--json")
+    assert check.exit_code == 1  # no boundaries yet
+    assert json.loads(check.output)["regions_without_boundary"]["count"] == 5887
+
+
+def test_a_refused_import_exits_1_names_lines_and_writes_a_report(cli_env, tmp_path):
+    run("init")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("code,name\n12,天津市\n120101,和平区\n120101,重复\n", "utf-8")
+    result = run("regions", "import", str(bad))
+    assert result.exit_code == 1
+    assert "line 4" in result.output and "duplicate" in result.output
+    assert json.loads(run("regions", "stats", "--json").output)["city"]["count"] == 0
+    report = tmp_path / "rejected.csv"
+    ok = run("regions", "import", str(bad), "--skip-bad", "--report", str(report))
+    assert ok.exit_code == 0 and "line 4" in report.read_text("utf-8-sig")
+
+
+def test_demo_city_grids_and_locate(cli_env):
+    run("init")
+    result = run("demo-city", "--scale", "small", "--seed", "2")
+    assert result.exit_code == 0, result.output
+    assert "演示账号" in result.output and "dispatcher" in result.output
+    again = run("demo-city", "--scale", "small", "--seed", "2")
+    assert again.exit_code == 1 and "--replace" in again.output
+    stats = json.loads(run("regions", "stats", "--json").output)
+    assert stats["grid"]["count"] > 100
+    assert run("structure", "check").exit_code == 0
+    grid = json.loads(run("regions", "locate", "0", "0", "--json").output)
+    assert grid["status"] == "outside"
+
+
+def test_every_command_has_help():
+    for args in (["--help"], ["regions", "--help"], ["grids", "generate", "--help"], ["demo-city", "--help"]):
+        assert run(*args).exit_code == 0
