@@ -26,7 +26,13 @@ from chengzhi.models import Region
 from chengzhi.regions import locator, service
 
 CLOCK = FrozenClock(datetime(2026, 11, 1, tzinfo=UTC))
-TIANJIN = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "admin_divisions_tianjin_2021.csv"
+TIANJIN = (
+    Path(__file__).resolve().parents[1]
+    / ".."
+    / "shared"
+    / "data"
+    / "admin_divisions_tianjin_2021.csv"
+)
 
 
 def fresh_engine(tmp: Path, name: str):
@@ -57,8 +63,14 @@ def bench_scale(scale: str, tmp: Path, baseline_rows: int) -> dict:
     naive = naive_rows_per_s(tmp, city, baseline_rows)
     engine.dispose()
     return {
-        "scale": scale, "grids": len(grids), "regions": rows, "plan_s": t_plan, "store_s": t_store,
-        "rows_per_s": rows / t_store, "naive_rows_per_s": naive, "index_s": t_index,
+        "scale": scale,
+        "grids": len(grids),
+        "regions": rows,
+        "plan_s": t_plan,
+        "store_s": t_store,
+        "rows_per_s": rows / t_store,
+        "naive_rows_per_s": naive,
+        "index_s": t_index,
         "locate_pts_per_s": len(lon) / t_locate,
     }
 
@@ -78,8 +90,14 @@ def naive_rows_per_s(tmp: Path, city, limit: int) -> float:
     t0 = time.perf_counter()
     with db.transaction(engine) as session:
         for r in regions:
-            row = {"code": r.code, "name": r.name, "level": r.level, "kind": r.level,
-                   "parent_id": ids.get(r.parent_code or ""), "geometry": r.polygon.wkb}
+            row = {
+                "code": r.code,
+                "name": r.name,
+                "level": r.level,
+                "kind": r.level,
+                "parent_id": ids.get(r.parent_code or ""),
+                "geometry": r.polygon.wkb,
+            }
             ids[r.code] = session.execute(insert(Region).returning(Region.id), row).scalar_one()
     engine.dispose()
     return len(regions) / (time.perf_counter() - t0)
@@ -94,8 +112,10 @@ def bench_tianjin(tmp: Path) -> None:
     with db.transaction(engine) as session:
         report = service.import_divisions(session, TIANJIN)
     dt = time.perf_counter() - t0
-    print(f"tianjin import: {sum(report.created.values()):,} regions in {dt:.2f} s "
-          f"({sum(report.created.values()) / dt:,.0f} rows/s)")
+    print(
+        f"tianjin import: {sum(report.created.values()):,} regions in {dt:.2f} s "
+        f"({sum(report.created.values()) / dt:,.0f} rows/s)"
+    )
     engine.dispose()
 
 
@@ -106,15 +126,22 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         bench_tianjin(Path(tmp))
-        print(f"{'scale':<9} {'grids':>8} {'regions':>8} {'plan s':>7} {'store s':>8} {'total s':>8} "
-              f"{'rows/s':>8} {'naive/s':>8} {'ratio':>6} {'index s':>8} {'locate pts/s':>13}")
+        print(
+            f"{'scale':<9} {'grids':>8} {'regions':>8} {'plan s':>7} {'store s':>8} {'total s':>8} "
+            f"{'rows/s':>8} {'naive/s':>8} {'ratio':>6} {'index s':>8} {'locate pts/s':>13}"
+        )
         for scale in args.scales.split(","):
             r = bench_scale(scale, Path(tmp), args.baseline_rows)
-            print(f"{r['scale']:<9} {r['grids']:>8,} {r['regions']:>8,} {r['plan_s']:>7.1f} "
-                  f"{r['store_s']:>8.1f} {r['plan_s'] + r['store_s']:>8.1f} {r['rows_per_s']:>8,.0f} "
-                  f"{r['naive_rows_per_s']:>8,.0f} {r['rows_per_s'] / r['naive_rows_per_s']:>5.1f}× "
-                  f"{r['index_s']:>8.1f} {r['locate_pts_per_s']:>13,.0f}")
-        print("target: megacity plan + store ≤ 60 s on SQLite; ratio = bulk rows/s ÷ per-row INSERT rows/s")
+            print(
+                f"{r['scale']:<9} {r['grids']:>8,} {r['regions']:>8,} {r['plan_s']:>7.1f} "
+                f"{r['store_s']:>8.1f} {r['plan_s'] + r['store_s']:>8.1f} {r['rows_per_s']:>8,.0f} "
+                f"{r['naive_rows_per_s']:>8,.0f} {r['rows_per_s'] / r['naive_rows_per_s']:>5.1f}× "
+                f"{r['index_s']:>8.1f} {r['locate_pts_per_s']:>13,.0f}"
+            )
+        print(
+            "target: megacity plan + store ≤ 60 s on SQLite; "
+            "ratio = bulk rows/s ÷ per-row INSERT rows/s"
+        )
 
 
 if __name__ == "__main__":

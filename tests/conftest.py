@@ -16,9 +16,8 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from chengzhi import config, db
+from chengzhi import config, db, deps
 from chengzhi.clock import FrozenClock
-from chengzhi.web import deps
 from chengzhi.web.app import create_app
 
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"

@@ -11,7 +11,10 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
 def commands(group: typer.Typer, prefix: str = "chengzhi") -> list[str]:
-    out = [f"{prefix} {c.name or c.callback.__name__.replace('_', '-')}" for c in group.registered_commands]
+    out = [
+        f"{prefix} {c.name or c.callback.__name__.replace('_', '-')}"
+        for c in group.registered_commands
+    ]
     for sub in group.registered_groups:
         out += commands(sub.typer_instance, f"{prefix} {sub.name}")
     return out
@@ -25,5 +28,9 @@ def test_every_cli_command_is_in_the_cli_reference():
 
 def test_every_setting_is_in_the_configuration_reference():
     text = (DOCS / "configuration.md").read_text("utf-8")
-    missing = [f"CHENGZHI_{name.upper()}" for name in Settings.model_fields if f"CHENGZHI_{name.upper()}" not in text]
+    missing = [
+        f"CHENGZHI_{name.upper()}"
+        for name in Settings.model_fields
+        if f"CHENGZHI_{name.upper()}" not in text
+    ]
     assert missing == []

@@ -1,5 +1,6 @@
 """Engine and sessions. The boundary (request, CLI command, job) owns the transaction:
-`with transaction() as session:` commits on success and rolls back on error; services never commit."""
+`with transaction() as session:` commits on success and rolls back on error; services never
+commit."""
 
 from __future__ import annotations
 
@@ -34,7 +35,12 @@ def make_engine(url: str, echo: bool = False) -> Engine:
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
-    for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL", "busy_timeout=30000"):
+    for pragma in (
+        "journal_mode=WAL",
+        "foreign_keys=ON",
+        "synchronous=NORMAL",
+        "busy_timeout=30000",
+    ):
         cur.execute(f"PRAGMA {pragma}")
     cur.close()
 

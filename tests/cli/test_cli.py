@@ -20,7 +20,12 @@ def test_init_import_stats_and_check_on_the_real_tianjin_file(cli_env):
     assert result.exit_code == 0, result.output
     assert "5,573" in result.output
     stats = json.loads(run("regions", "stats", "--json").output)
-    assert [stats[k]["count"] for k in ("city", "district", "street", "community")] == [1, 16, 297, 5573]
+    assert [stats[k]["count"] for k in ("city", "district", "street", "community")] == [
+        1,
+        16,
+        297,
+        5573,
+    ]
     scaffold = run("orgs", "scaffold")
     assert scaffold.exit_code == 0 and "297" in scaffold.output
     check = run("structure", "check", "--json")
@@ -56,5 +61,10 @@ def test_demo_city_grids_and_locate(cli_env):
 
 
 def test_every_command_has_help():
-    for args in (["--help"], ["regions", "--help"], ["grids", "generate", "--help"], ["demo-city", "--help"]):
+    for args in (
+        ["--help"],
+        ["regions", "--help"],
+        ["grids", "generate", "--help"],
+        ["demo-city", "--help"],
+    ):
         assert run(*args).exit_code == 0

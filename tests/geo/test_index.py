@@ -113,6 +113,27 @@ def test_voronoi_city_matches_shapely(city):
     assert (index.locate(x, y) >= 0).mean() > 0.6  # the test is not vacuous
 
 
+@pytest.mark.parametrize("options", [
+    {"max_depth": 4},  # shallow: leaves keep hundreds of edges
+    {"leaf_fraction": 1 / 64, "raster_level": 4},  # deep, with a small raster
+    {"leaf_fraction": 1.0, "raster_level": 11},  # coarse leaves, raster deeper than the tree
+])
+def test_build_options_change_speed_not_answers(city, options):
+    polygons, ids, _ = city
+    index = GridIndex.build(polygons, ids, **options)
+    x, y = points_in_and_around(polygons, 3000, seed=9)
+    assert_exact(index, polygons, ids, x, y)
+
+
+def test_finely_drawn_boundaries_match_shapely():
+    # thousands of vertices per grid (boundaries digitised every ~10 m)
+    polygons = shapely.segmentize(voronoi_city(150, seed=11), 0.0001)
+    assert shapely.get_num_coordinates(polygons).mean() > 200
+    ids = np.arange(len(polygons), dtype=np.int64)
+    x, y = points_in_and_around(polygons, 4000, seed=12)
+    assert_exact(GridIndex.build(polygons, ids), polygons, ids, x, y)
+
+
 def test_holes_enclaves_and_multipolygons_match_shapely():
     polygons, ids = holes_and_parts()
     index = GridIndex.build(polygons, ids)
@@ -263,11 +284,13 @@ def test_single_polygon():
     assert near.tolist() == [42] and dist[0] == pytest.approx(want, rel=1e-9)
 
 
-def test_result_is_a_fresh_writable_int64_array(city):
+def test_result_is_a_fresh_writable_int64_array_shaped_like_the_input(city):
     _, _, index = city
     got = index.locate([106.5], [29.6])
     got[0] = 7  # callers patch results in place
     assert got.dtype == np.int64 and index.locate([106.5], [29.6])[0] != 7
+    square = index.locate(np.full((2, 3), 106.5), np.full((2, 3), 29.6))
+    assert square.shape == (2, 3) and (square == square[0, 0]).all()
 
 
 def test_bad_input_is_refused():

@@ -20,22 +20,44 @@ def tree(session, tmp_path):
     path.write_text(TREE, "utf-8")
     regions.import_divisions(session, path)
     community = session.scalar(select(Region.id).where(Region.code == "120101001001"))
-    insert_regions(session, [{"code": "120101001001001", "name": "花园社区第1网格", "level": "grid",
-                              "kind": "grid", "parent_id": community}])
+    insert_regions(
+        session,
+        [
+            {
+                "code": "120101001001001",
+                "name": "花园社区第1网格",
+                "level": "grid",
+                "kind": "grid",
+                "parent_id": community,
+            }
+        ],
+    )
 
 
 def test_scaffold_creates_the_units_every_city_has(session, tree):
     created = service.scaffold_units(session)
-    assert created == {"operations_centre": 2, "department": 20, "street_office": 2, "community_committee": 2}
+    assert created == {
+        "operations_centre": 2,
+        "department": 20,
+        "street_office": 2,
+        "community_committee": 2,
+    }
     names = set(session.scalars(select(OrgUnit.name)))
-    assert {"劝业场街道办事处", "杨柳青镇人民政府", "花园社区居民委员会", "大柳滩村村民委员会"} <= names
+    assert {
+        "劝业场街道办事处",
+        "杨柳青镇人民政府",
+        "花园社区居民委员会",
+        "大柳滩村村民委员会",
+    } <= names
     assert "和平区城市管理局" in names and "天津市城市运行管理中心" in names
     assert service.scaffold_units(session) == {}  # idempotent
 
 
 def test_units_filter_by_kind_sector_and_subtree(session, tree):
     service.scaffold_units(session)
-    total, units = queries.list_units(session, 100, 0, kind="department", sector="chengguan", under="120101")
+    total, units = queries.list_units(
+        session, 100, 0, kind="department", sector="chengguan", under="120101"
+    )
     assert total == 1 and units[0].name == "和平区城市管理局"
     total, _ = queries.list_units(session, 100, 0, kind="street_office", under="120101001")
     assert total == 1
@@ -43,7 +65,9 @@ def test_units_filter_by_kind_sector_and_subtree(session, tree):
 
 def test_people_get_roles_and_grid_duties(session, tree, clock):
     service.scaffold_units(session)
-    head = service.create_person(session, clock, "王建国", Role.GRID_WORKER, "C120101001001", "13812341234")
+    head = service.create_person(
+        session, clock, "王建国", Role.GRID_WORKER, "C120101001001", "13812341234"
+    )
     service.assign_grid(session, "120101001001001", head.id, GridDuty.HEAD)
     with pytest.raises(Conflict):
         service.assign_grid(session, "120101001001001", head.id, GridDuty.FULL_TIME)
@@ -81,7 +105,9 @@ def test_unknown_sector_and_duplicate_unit_code_are_refused(session, tree):
 
 def test_passwords_are_stored_as_argon2_hashes(session, tree, clock):
     service.scaffold_units(session)
-    person = service.create_person(session, clock, "钱多多", Role.OPERATOR, None, None, "op1", "s3cret-pass")
+    person = service.create_person(
+        session, clock, "钱多多", Role.OPERATOR, None, None, "op1", "s3cret-pass"
+    )
     assert person.password_hash.startswith("$argon2")
     assert service.verify_password(person.password_hash, "s3cret-pass")
     assert not service.verify_password(person.password_hash, "wrong")

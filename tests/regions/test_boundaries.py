@@ -22,7 +22,9 @@ def taipei_regions(session, tmp_path: Path) -> None:
     lines = ["code,name", "71,台北市"]
     for t, town in enumerate(towns, start=1):
         lines += [f"7101{t:02d},{town}", f"7101{t:02d}001,{town}"]
-        villages = sorted({f["properties"]["VILLAGENAM"] for f in features if f["properties"]["TOWNNAME"] == town})
+        villages = sorted(
+            {f["properties"]["VILLAGENAM"] for f in features if f["properties"]["TOWNNAME"] == town}
+        )
         lines += [f"7101{t:02d}001{v:03d},{name}" for v, name in enumerate(villages, start=1)]
     path = tmp_path / "taipei.csv"
     path.write_text("\n".join(lines), "utf-8")
@@ -34,19 +36,29 @@ def test_real_taipei_boundaries_match_by_district_and_village_name(session, tmp_
     with pytest.raises(ImportRejected) as caught:  # the real file has one self-intersecting ring
         boundaries.import_boundaries(session, shared_file(TAIPEI), ["TOWNNAME", "VILLAGENAM"])
     [problem] = caught.value.problems
-    assert problem.where == "feature 391" and "Self-intersection" in problem.reason and "--repair" in problem.reason
-    report = boundaries.import_boundaries(session, shared_file(TAIPEI), ["TOWNNAME", "VILLAGENAM"], repair=True)
+    assert (
+        problem.where == "feature 391"
+        and "Self-intersection" in problem.reason
+        and "--repair" in problem.reason
+    )
+    report = boundaries.import_boundaries(
+        session, shared_file(TAIPEI), ["TOWNNAME", "VILLAGENAM"], repair=True
+    )
     # 448 features: 信義區三犁里 comes in two touching parts, joined into one boundary
     assert report.updated == 447 and report.problems == []
     assert [p.where for p in report.repaired] == ["feature 391"]
-    with_shape = session.scalar(select(func.count()).where(Region.level == "community", Region.min_lon.is_not(None)))
+    with_shape = session.scalar(
+        select(func.count()).where(Region.level == "community", Region.min_lon.is_not(None))
+    )
     assert with_shape == 447
     sanyu = session.scalar(select(Region).where(Region.name == "三玉里"))
     assert 121.5 < sanyu.label_lon < 121.6 and 25.0 < sanyu.label_lat < 25.2
     assert 0.1 < sanyu.area_km2 < 10
 
 
-def test_a_name_shared_by_villages_in_two_districts_is_ambiguous_without_the_district(session, tmp_path):
+def test_a_name_shared_by_villages_in_two_districts_is_ambiguous_without_the_district(
+    session, tmp_path
+):
     taipei_regions(session, tmp_path)
     with pytest.raises(ImportRejected) as caught:
         boundaries.import_boundaries(session, shared_file(TAIPEI), ["VILLAGENAM"])
@@ -55,7 +67,11 @@ def test_a_name_shared_by_villages_in_two_districts_is_ambiguous_without_the_dis
 
 
 def feature(props, coordinates, kind="Polygon"):
-    return {"type": "Feature", "properties": props, "geometry": {"type": kind, "coordinates": coordinates}}
+    return {
+        "type": "Feature",
+        "properties": props,
+        "geometry": {"type": kind, "coordinates": coordinates},
+    }
 
 
 def write_fc(tmp_path: Path, features) -> Path:
@@ -76,14 +92,17 @@ def tianjin_bit(session, tmp_path):
 
 
 def test_bad_features_are_named_and_nothing_lands(session, tmp_path, tianjin_bit):
-    path = write_fc(tmp_path, [
-        feature({"code": "120101"}, SQUARE),
-        feature({"code": "120102"}, BOWTIE),
-        feature({"code": "120199"}, SQUARE),
-        feature({"code": "120101"}, SQUARE),
-        feature({"code": "120102"}, [[117.0, 39.0]], "Point"),
-        {"type": "Feature", "properties": {}, "geometry": None},
-    ])
+    path = write_fc(
+        tmp_path,
+        [
+            feature({"code": "120101"}, SQUARE),
+            feature({"code": "120102"}, BOWTIE),
+            feature({"code": "120199"}, SQUARE),
+            feature({"code": "120101"}, SQUARE),
+            feature({"code": "120102"}, [[117.0, 39.0]], "Point"),
+            {"type": "Feature", "properties": {}, "geometry": None},
+        ],
+    )
     with pytest.raises(ImportRejected) as caught:
         boundaries.import_boundaries(session, path, ["code"])
     reasons = {p.where: p.reason for p in caught.value.problems}

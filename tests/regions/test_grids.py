@@ -21,13 +21,25 @@ def two_communities(session, tmp_path):
     csv = tmp_path / "c.csv"
     csv.write_text(
         "code,name\n12,天津市\n120101,和平区\n120101001,劝业场街道\n"
-        "120101001001,花园社区\n120101001002,新兴社区\n", "utf-8"
+        "120101001001,花园社区\n120101001002,新兴社区\n",
+        "utf-8",
     )
     service.import_divisions(session, csv)
-    fc = {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"code": "120101001001"}, "geometry": mapping(COMMUNITY_A)},
-        {"type": "Feature", "properties": {"code": "120101001002"}, "geometry": mapping(COMMUNITY_B)},
-    ]}
+    fc = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"code": "120101001001"},
+                "geometry": mapping(COMMUNITY_A),
+            },
+            {
+                "type": "Feature",
+                "properties": {"code": "120101001002"},
+                "geometry": mapping(COMMUNITY_B),
+            },
+        ],
+    }
     path = tmp_path / "c.geojson"
     path.write_text(json.dumps(fc), "utf-8")
     boundaries.import_boundaries(session, path, ["code"])
@@ -79,22 +91,39 @@ def test_grids_change_what_a_point_locates_to(session, two_communities):
 
 def fc(tmp_path: Path, *features) -> Path:
     path = tmp_path / "g.geojson"
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": props, "geometry": mapping(geom)} for props, geom in features
-    ]}), "utf-8")
+    path.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {"type": "Feature", "properties": props, "geometry": mapping(geom)}
+                    for props, geom in features
+                ],
+            }
+        ),
+        "utf-8",
+    )
     return path
 
 
 def test_imported_grids_find_their_community_and_get_codes(session, two_communities, tmp_path):
     west, east = box(117.00, 39.00, 117.01, 39.01), box(117.01, 39.00, 117.02, 39.01)
-    report = grids.import_grids(session, fc(tmp_path, ({"名称": "东格"}, east), ({"名称": "西格"}, west)),
-                                name_property="名称")
+    report = grids.import_grids(
+        session,
+        fc(tmp_path, ({"名称": "东格"}, east), ({"名称": "西格"}, west)),
+        name_property="名称",
+    )
     assert report.created["grid"] == 2
     rows = grid_rows(session, "120101001001")
-    assert [(g.code, g.name) for g in rows] == [("120101001001001", "西格"), ("120101001001002", "东格")]
+    assert [(g.code, g.name) for g in rows] == [
+        ("120101001001001", "西格"),
+        ("120101001001002", "东格"),
+    ]
 
 
-def test_grid_import_refuses_crossing_overlapping_and_outside_grids(session, two_communities, tmp_path):
+def test_grid_import_refuses_crossing_overlapping_and_outside_grids(
+    session, two_communities, tmp_path
+):
     path = fc(
         tmp_path,
         ({}, box(117.00, 39.00, 117.01, 39.01)),
@@ -111,7 +140,9 @@ def test_grid_import_refuses_crossing_overlapping_and_outside_grids(session, two
     assert session.scalar(select(func.count()).where(Region.level == "grid")) == 0
 
 
-def test_grid_codes_given_in_the_file_must_belong_to_the_community(session, two_communities, tmp_path):
+def test_grid_codes_given_in_the_file_must_belong_to_the_community(
+    session, two_communities, tmp_path
+):
     path = fc(tmp_path, ({"id": "120101001002001"}, box(117.00, 39.00, 117.01, 39.01)))
     with pytest.raises(ImportRejected, match="1 个网格有误") as caught:
         grids.import_grids(session, path, code_property="id")

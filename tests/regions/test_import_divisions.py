@@ -60,14 +60,20 @@ def test_a_gb18030_file_reads_the_same_as_utf8(session, tmp_path):
 
 
 def test_twelve_digit_padded_codes_import_at_their_levels(session, tmp_path):
-    text = "code,name\n500000000000,重庆市\n500100000000,市辖区\n500103000000,渝中区\n500103001000,七星岗街道\n500103001001,金汤街社区\n"
+    text = (
+        "code,name\n500000000000,重庆市\n500100000000,市辖区\n500103000000,渝中区\n"
+        "500103001000,七星岗街道\n500103001001,金汤街社区\n"
+    )
     service.import_divisions(session, write(tmp_path, text))
     region = queries.get_region(session, "500103001001")
     assert region.level == "community" and region.parent.code == "500103001"
 
 
 def test_a_prefecture_root_picks_one_city_out_of_a_province(session, tmp_path):
-    text = "code,name\n64,宁夏回族自治区\n6401,银川市\n640101,市辖区\n640104,兴庆区\n6402,石嘴山市\n640202,大武口区\n"
+    text = (
+        "code,name\n64,宁夏回族自治区\n6401,银川市\n640101,市辖区\n640104,兴庆区\n"
+        "6402,石嘴山市\n640202,大武口区\n"
+    )
     report = service.import_divisions(session, write(tmp_path, text), root="6401")
     assert queries.get_region(session, "6401").level == "city"
     assert queries.get_region(session, "640104").parent.code == "6401"
@@ -107,7 +113,11 @@ def test_bad_rows_are_named_by_line_and_nothing_lands(session, tmp_path):
 def test_skip_bad_lands_the_good_rows_and_reports_the_rest(session, tmp_path):
     report = service.import_divisions(session, write(tmp_path, BAD), skip_bad=True)
     assert len(report.problems) == 5
-    assert session.scalars(select(Region.code).order_by(Region.code)).all() == ["12", "120101", "120101001"]
+    assert session.scalars(select(Region.code).order_by(Region.code)).all() == [
+        "12",
+        "120101",
+        "120101001",
+    ]
 
 
 def test_a_file_that_is_not_a_division_list_is_refused(session, tmp_path):

@@ -24,7 +24,13 @@ def test_a_point_resolves_up_the_whole_chain(session, small_city):
     [loc] = locate_points(session, [p.x], [p.y], "wgs84", 2000)
     assert loc.status == "inside" and loc.distance_m == 0
     assert [r.level for r in loc.chain] == ["grid", "community", "street", "district", "city"]
-    assert [r.code for r in loc.chain] == [grid.code, grid.code[:12], grid.code[:9], grid.code[:6], "50"]
+    assert [r.code for r in loc.chain] == [
+        grid.code,
+        grid.code[:12],
+        grid.code[:9],
+        grid.code[:6],
+        "50",
+    ]
 
 
 def test_batch_locate_agrees_with_the_polygons(session, small_city):

@@ -36,7 +36,12 @@ def test_unknown_codes_are_404_and_bad_input_is_422(client, city):
     assert client.get("/api/v1/regions", params={"under": "abc"}).status_code == 422
     assert client.get("/api/v1/locate", params={"lon": 200, "lat": 29}).status_code == 422
     infinite = '{"points": [[Infinity, 0]]}'
-    assert client.post("/api/v1/locate", content=infinite, headers={"content-type": "application/json"}).status_code == 422
+    assert (
+        client.post(
+            "/api/v1/locate", content=infinite, headers={"content-type": "application/json"}
+        ).status_code
+        == 422
+    )
     assert client.post("/api/v1/locate", json={"points": [[500, 0]]}).status_code == 422
     assert client.get("/api/v1/regions", params={"limit": 5000}).status_code == 422
 

@@ -24,9 +24,13 @@ class Scale(StrEnum):
 
 
 def demo_city(
-    scale: Annotated[Scale, typer.Option(help="small (tests), city (~8,000 grids), megacity (~120,000 grids).")] = Scale.CITY,
+    scale: Annotated[
+        Scale, typer.Option(help="small (tests), city (~8,000 grids), megacity (~120,000 grids).")
+    ] = Scale.CITY,
     seed: Annotated[int, typer.Option(help="Same seed, same city.")] = 1,
-    replace: Annotated[bool, typer.Option(help="Replace the structure already in the database.")] = False,
+    replace: Annotated[
+        bool, typer.Option(help="Replace the structure already in the database.")
+    ] = False,
 ) -> None:
     """Generate a realistic synthetic city: regions, polygons, units, staff and demo logins."""
     started = time.perf_counter()
@@ -34,13 +38,21 @@ def demo_city(
         city = plan.plan_city(scale.value, seed)
     with domain_errors(), transaction() as session, err.status("写入 storing…") as status:
         logins = build.store_city(
-            session, city, SystemClock(), replace,
+            session,
+            city,
+            SystemClock(),
+            replace,
             on_step=lambda step: status.update(f"写入 storing {step}…"),
         )
         counts = queries.stats(session)
-    console.print(f"[green]{city.name}[/] ({scale.value}, seed {seed}) 用时 {time.perf_counter() - started:.1f} s")
+    console.print(
+        f"[green]{city.name}[/] ({scale.value}, seed {seed}) "
+        f"用时 {time.perf_counter() - started:.1f} s"
+    )
     console.print(" · ".join(f"{Level(k).zh} {v['count']:,}" for k, v in counts.items()))
-    table = Table("角色 role", "用户名 username", "密码 password", "单位 unit", title="演示账号 demo logins")
+    table = Table(
+        "角色 role", "用户名 username", "密码 password", "单位 unit", title="演示账号 demo logins"
+    )
     for login in logins:
-        table.add_row(Role(login.role).zh, login.username, login.password, login.unit)
+        table.add_row(Role(login.role).zh, login.username, login.password, login.unit or "—")
     console.print(table)

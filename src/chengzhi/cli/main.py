@@ -39,15 +39,22 @@ def init() -> None:
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Listen address (default from settings).")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Listen address (default from settings).")
+    ] = None,
     port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
 ) -> None:
     """Serve the web console and API."""
     import uvicorn
 
     settings = get_settings()
-    uvicorn.run("chengzhi.web.app:create_app", factory=True, host=host or settings.host,
-                port=port or settings.port, log_level="info")
+    uvicorn.run(
+        "chengzhi.web.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="info",
+    )
 
 
 @app.command()

@@ -33,10 +33,13 @@ def scaffold(under: Under = None) -> None:
 
 @orgs_app.command("add")
 def add_unit(
-    code: str, name: str,
+    code: str,
+    name: str,
     kind: Annotated[UnitKind, typer.Option(help="Unit kind.")],
     jurisdiction: Annotated[str, typer.Option(help="Region code of the unit's jurisdiction.")],
-    sector: Annotated[str | None, typer.Option(help="Department line (see orgs/sectors.yaml).")] = None,
+    sector: Annotated[
+        str | None, typer.Option(help="Department line (see orgs/sectors.yaml).")
+    ] = None,
     parent: Annotated[str | None, typer.Option(help="Parent unit code.")] = None,
 ) -> None:
     """Add one org unit."""

@@ -15,18 +15,28 @@ from chengzhi.models import Level
 from chengzhi.regions import boundaries, grids, locator, queries, service
 from chengzhi.regions.service import ImportReport
 
-regions_app = typer.Typer(help="区划 Regions: import codes and boundaries, counts, locate.", no_args_is_help=True)
-grids_app = typer.Typer(help="网格 Grids: generate from community polygons or import GeoJSON.", no_args_is_help=True)
+regions_app = typer.Typer(
+    help="区划 Regions: import codes and boundaries, counts, locate.", no_args_is_help=True
+)
+grids_app = typer.Typer(
+    help="网格 Grids: generate from community polygons or import GeoJSON.", no_args_is_help=True
+)
 
 FileArg = Annotated[Path, typer.Argument(help="File to import", show_default=False)]
-SkipBad = Annotated[bool, typer.Option("--skip-bad", help="Land the good rows; write a report of the rest.")]
-ReportOpt = Annotated[Path | None, typer.Option(help="Where --skip-bad writes the rejected rows (CSV).")]
+SkipBad = Annotated[
+    bool, typer.Option("--skip-bad", help="Land the good rows; write a report of the rest.")
+]
+ReportOpt = Annotated[
+    Path | None, typer.Option(help="Where --skip-bad writes the rejected rows (CSV).")
+]
 Crs = Annotated[str, typer.Option(help="Coordinate system of the file: wgs84 or gcj02.")]
 
 
 def _summary(report: ImportReport, report_path: Path | None) -> None:
     created = ", ".join(f"{Level(k).zh} {v:,}" for k, v in report.created.items()) or "0"
-    console.print(f"[green]完成 done[/] · 新建 created: {created} · 更新 updated: {report.updated:,}")
+    console.print(
+        f"[green]完成 done[/] · 新建 created: {created} · 更新 updated: {report.updated:,}"
+    )
     if report.encoding:
         console.print(f"编码 encoding: {report.encoding}")
     if report.skipped_placeholders or report.skipped_outside_root:
@@ -44,7 +54,9 @@ def _summary(report: ImportReport, report_path: Path | None) -> None:
 @regions_app.command("import")
 def import_codes(
     file: FileArg,
-    root: Annotated[str | None, typer.Option(help="City code: 12 (Tianjin), 50 (Chongqing), 6401 (Yinchuan)…")] = None,
+    root: Annotated[
+        str | None, typer.Option(help="City code: 12 (Tianjin), 50 (Chongqing), 6401 (Yinchuan)…")
+    ] = None,
     skip_bad: SkipBad = False,
     report: ReportOpt = None,
 ) -> None:
@@ -57,10 +69,20 @@ def import_codes(
 @regions_app.command("import-geojson")
 def import_geojson(
     file: FileArg,
-    match_property: Annotated[list[str], typer.Option(help="Property holding the code or name; repeat for a name path, parent first.")],
+    match_property: Annotated[
+        list[str],
+        typer.Option(
+            help="Property holding the code or name; repeat for a name path, parent first."
+        ),
+    ],
     crs: Crs = "wgs84",
     level: Annotated[str | None, typer.Option(help="Only match regions of this level.")] = None,
-    repair: Annotated[bool, typer.Option(help="Rebuild invalid polygons (self-intersections) when the area stays the same.")] = False,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            help="Rebuild invalid polygons (self-intersections) when the area stays the same."
+        ),
+    ] = False,
     skip_bad: SkipBad = False,
     report: ReportOpt = None,
 ) -> None:
@@ -82,27 +104,40 @@ def stats(
     if json_out:
         print_json(data)
         return
-    table = Table("层级 level", "数量 count", "有边界 with boundary", "人口 population", "户数 households")
+    table = Table(
+        "层级 level", "数量 count", "有边界 with boundary", "人口 population", "户数 households"
+    )
     for level, row in data.items():
-        table.add_row(f"{row['label']} {level}", f"{row['count']:,}", f"{row['with_boundary']:,}",
-                      f"{row['population']:,}", f"{row['households']:,}")
+        table.add_row(
+            f"{row['label']} {level}",
+            f"{row['count']:,}",
+            f"{row['with_boundary']:,}",
+            f"{row['population']:,}",
+            f"{row['households']:,}",
+        )
     console.print(table)
 
 
 @regions_app.command("locate")
 def locate(
-    lon: float, lat: float, crs: Crs = "wgs84",
+    lon: float,
+    lat: float,
+    crs: Crs = "wgs84",
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Which grid, community, street and district a point lies in."""
     with transaction() as session:
-        [loc] = locator.locate_points(session, [lon], [lat], crs, get_settings().outside_tolerance_m)
+        [loc] = locator.locate_points(
+            session, [lon], [lat], crs, get_settings().outside_tolerance_m
+        )
     chain = {r.level: {"code": r.code, "name": r.name} for r in loc.chain}
     data = {"status": loc.status, "distance_m": round(loc.distance_m, 1), **chain}
     if json_out:
         print_json(data)
         return
-    console.print(f"状态 status: {loc.status}" + (f" ({loc.distance_m:.0f} m)" if loc.distance_m else ""))
+    console.print(
+        f"状态 status: {loc.status}" + (f" ({loc.distance_m:.0f} m)" if loc.distance_m else "")
+    )
     for ref in loc.chain:
         console.print(f"  {Level(ref.level).zh:<6} {ref.code:<16} {ref.name}")
 
@@ -110,8 +145,12 @@ def locate(
 @grids_app.command("generate")
 def generate(
     under: Annotated[str | None, typer.Option(help="Only communities under this code.")] = None,
-    households_per_grid: Annotated[int | None, typer.Option(help="Target households per grid (default from settings: 400).")] = None,
-    replace: Annotated[bool, typer.Option(help="Replace existing grids (and their duty assignments).")] = False,
+    households_per_grid: Annotated[
+        int | None, typer.Option(help="Target households per grid (default from settings: 400).")
+    ] = None,
+    replace: Annotated[
+        bool, typer.Option(help="Replace existing grids (and their duty assignments).")
+    ] = False,
     seed: int = 0,
 ) -> None:
     """Partition each community's polygon into grids of about N households."""
@@ -124,7 +163,9 @@ def generate(
 @grids_app.command("import")
 def import_grids(
     file: FileArg,
-    code_property: Annotated[str | None, typer.Option(help="Property with the 15-digit grid code.")] = None,
+    code_property: Annotated[
+        str | None, typer.Option(help="Property with the 15-digit grid code.")
+    ] = None,
     name_property: Annotated[str | None, typer.Option(help="Property with the grid name.")] = None,
     crs: Crs = "wgs84",
     skip_bad: SkipBad = False,

@@ -1,2 +1,2 @@
-"""Synthetic demo data: a deterministic, realistic city (江州市) with districts, streets, communities
-and grids, Chinese names and phone numbers (pure, no database)."""
+"""Synthetic demo data: a deterministic, realistic city (江州市) — districts, streets,
+communities and grids — with Chinese names and phone numbers (pure, no database)."""

@@ -32,11 +32,14 @@ class DemoLogin:
     username: str
     password: str
     role: Role
-    unit: str
+    unit: str | None
 
 
 def store_city(
-    session: Session, plan: CityPlan, clock: Clock, replace: bool = False,
+    session: Session,
+    plan: CityPlan,
+    clock: Clock,
+    replace: bool = False,
     on_step: Callable[[str], None] = lambda step: None,
 ) -> list[DemoLogin]:
     if session.scalar(select(Region.id).limit(1)) is not None:
@@ -94,14 +97,25 @@ def _staff_grids(session: Session, plan: CityPlan, ids: dict[str, int], clock: C
         people, duties = [], []
         for grid in grids[start : start + BATCH]:
             unit = committees[f"C{grid.code[:12]}"]
-            staff = [GridDuty.HEAD, GridDuty.FULL_TIME] + ([GridDuty.PART_TIME] if rng.random() < 0.5 else [])
+            staff = [GridDuty.HEAD, GridDuty.FULL_TIME] + (
+                [GridDuty.PART_TIME] if rng.random() < 0.5 else []
+            )
             for duty in staff:
                 people.append(_person_row(rng, Role.GRID_WORKER, unit, now))
                 duties.append((ids[grid.code], duty))
-        person_ids = session.execute(insert(Person).returning(Person.id, sort_by_parameter_order=True), people).scalars().all()
+        person_ids = (
+            session.execute(
+                insert(Person).returning(Person.id, sort_by_parameter_order=True), people
+            )
+            .scalars()
+            .all()
+        )
         session.execute(
             insert(GridAssignment),
-            [{"grid_id": g, "person_id": p, "duty": d.value} for (g, d), p in zip(duties, person_ids, strict=True)],
+            [
+                {"grid_id": g, "person_id": p, "duty": d.value}
+                for (g, d), p in zip(duties, person_ids, strict=True)
+            ],
         )
 
 
@@ -132,14 +146,22 @@ def _demo_logins(session: Session, plan: CityPlan, clock: Clock) -> list[DemoLog
         Role.COMMUNITY_STAFF: f"C{grid.code[:12]}",
         Role.GRID_WORKER: f"C{grid.code[:12]}",
         Role.DEPARTMENT_STAFF: f"D{district}-chengguan",
+        Role.RESIDENT: None,
     }
     rng = random.Random(plan.seed + 1)
     logins = []
     for role, unit in places.items():
-        person = orgs.create_person(session, clock, names.person_name(rng), role, unit,
-                                    names.phone(rng), role.value, DEMO_PASSWORD)
+        person = orgs.create_person(
+            session,
+            clock,
+            names.person_name(rng),
+            role,
+            unit,
+            names.phone(rng),
+            role.value,
+            DEMO_PASSWORD,
+        )
         if role is Role.GRID_WORKER:
             orgs.assign_grid(session, grid.code, person.id, GridDuty.FULL_TIME)
         logins.append(DemoLogin(role.value, DEMO_PASSWORD, role, unit))
     return logins
-

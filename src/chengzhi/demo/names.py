@@ -99,7 +99,9 @@ _PLACE = _chars("岗桥铺坝店口寺坪湾场门街园塘嘴庙关梁堡")
 _MODERN_FIRST = _chars("人天华龙回兴双新民和宏翠朝南北东西中金玉碧云光长永建幸康福")
 _MODERN_SECOND = _chars("和星新山兴凤湖阳安平华坪泉桥园峰苑林城港岸锦泰荣盛")
 _ROAD = ("路", "街", "苑", "湾", "园", "桥", "坡", "巷")
-_VILLAGE_FIRST = _chars("黄桂石新红金龙双柏竹桐松杉桃李梨杨柳青清白高长大小上下团太永平凉观庙堰塘河溪")
+_VILLAGE_FIRST = _chars(
+    "黄桂石新红金龙双柏竹桐松杉桃李梨杨柳青清白高长大小上下团太永平凉观庙堰塘河溪"
+)
 _VILLAGE_SECOND = _chars("桷花板桥坝湾沟岩塘坪林山坡冲垭槽院丰和安平兴光星岭田井庙堡河溪水")
 _ETHNIC = ("土家族自治县", "苗族土家族自治县", "土家族苗族自治县")
 
@@ -200,7 +202,11 @@ def community_name(rng: Rng, taken: set[str]) -> str:
         if r < 0.3:
             stem = _three(rng)
         elif r < 0.65:
-            stem = _two(rng, _MODERN_FIRST, _MODERN_SECOND) + _pick(rng, _ROAD)
+            stem = _two(rng, _MODERN_FIRST, _MODERN_SECOND)
+            road = _pick(rng, _ROAD)
+            while road == stem[-1]:
+                road = _pick(rng, _ROAD)
+            stem += road
         elif r < 0.85:
             stem = _two(rng, _MODERN_FIRST, _MODERN_SECOND)
         else:

@@ -274,10 +274,7 @@ def plan_city(scale: str, seed: int) -> CityPlan:
 
     # grids: equal-area pieces of each community, people shared out with a little noise
     per_community = np.array(
-        [
-            grid_count(c.households, urban_target if c.urban else rural_target)
-            for c in communities
-        ]
+        [grid_count(c.households, urban_target if c.urban else rural_target) for c in communities]
     )
     grids = split(communities, per_community, "G", weighted=False)
     owner = np.array([g.parent for g in grids])
@@ -515,7 +512,10 @@ def _freeze(
             True,
         )
     ]
-    def level(units: list[_Unit], name: str, parents: list[_Unit] | None) -> Iterator[PlannedRegion]:
+
+    def level(
+        units: list[_Unit], name: str, parents: list[_Unit] | None
+    ) -> Iterator[PlannedRegion]:
         for u in sorted(units, key=lambda u: u.code):
             parent = CITY_CODE if parents is None else parents[u.parent].code
             yield PlannedRegion(

@@ -28,6 +28,7 @@ import math
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import shapely
@@ -45,6 +46,11 @@ _REF_FX = np.array([0.5137, 0.3611, 0.6389, 0.3823, 0.6177, 0.4411, 0.6652, 0.33
 _REF_FY = np.array([0.4863, 0.6389, 0.3611, 0.3487, 0.6513, 0.6652, 0.5589, 0.4411])
 # A reference point keeps at least this fraction of the cell size away from the cell's edges.
 _CLEARANCE = 1e-4
+# Leaves hold at most this many edges (unless at max depth): bounds the work per point.
+_LEAF_EDGES = 8
+# Cells count edges passing within this fraction of the root size as theirs: far above the
+# rounding of a point's cell address (~1e-15), far below any cell size (2**-30 at the least).
+_GROW = 1e-9
 # Child quadrant q of a cell: x offset q & 1, y offset q >> 1.
 _QX = np.array([0, 1, 0, 1])
 _QY = np.array([0, 0, 1, 1])
@@ -115,7 +121,8 @@ def _merge_shared(a: FloatArray, b: FloatArray, owner: NDArray[np.int32]) -> _Ed
     order = np.lexsort((s[:, 1], s[:, 0]))
     a, b, owner = a[order], b[order], owner[order]
     a0, a1, b0, b1 = a[:-1], a[1:], b[:-1], b[1:]
-    same = (((a0 == b1) & (b0 == a1)) | ((a0 == a1) & (b0 == b1))).all(axis=1)
+    same = (((a0 == b1).all(axis=1) & (b0 == a1).all(axis=1))
+            | ((a0 == a1).all(axis=1) & (b0 == b1).all(axis=1)))
     match = np.append(same, False)
     before = np.insert(match[:-1], 0, False)
     after = np.append(match[1:], False)
@@ -191,6 +198,19 @@ def _resolve(start: NDArray[np.int32], target: IntArray, edge: IntArray, edges: 
     return np.where(moved | (start < 0), entered, start)
 
 
+def _touches(ax: FloatArray, ay: FloatArray, bx: FloatArray, by: FloatArray,
+             cx: NDArray[np.floating[Any]], cy: NDArray[np.floating[Any]], hx: float,
+             hy: float) -> BoolArray:
+    """Does segment a-b meet the box of centre c and half sizes hx, hy?  (Broadcasts.)
+
+    Separating axes: the two box axes (bounding boxes overlap) and the segment's normal.
+    """
+    nx, ny = ay - by, bx - ax
+    return ((np.abs(cx - 0.5 * (ax + bx)) <= hx + 0.5 * np.abs(bx - ax))
+            & (np.abs(cy - 0.5 * (ay + by)) <= hy + 0.5 * np.abs(by - ay))
+            & (np.abs(nx * (cx - ax) + ny * (cy - ay)) <= np.abs(nx) * hx + np.abs(ny) * hy))
+
+
 def _segment_dist2(px: FloatArray, py: FloatArray, e: IntArray, edges: _Edges) -> FloatArray:
     """Squared distance (degrees²) from points to edges; used to keep reference points clear."""
     ax, ay = edges.ax[e], edges.ay[e]
@@ -221,12 +241,14 @@ class _Frame:
         cx, cy = 0.5 * (minx + maxx), 0.5 * (miny + maxy)
         return cls(cx - half / k, cy - half, 2 * half / k, 2 * half, depth)
 
-    def cell(self, level: int | IntArray) -> tuple[FloatArray, FloatArray]:
-        return np.ldexp(self.width, -level), np.ldexp(self.height, -level)
+    def cell(self, level: int) -> tuple[float, float]:
+        """Width and height of the level's cells (exact: powers of two of the root's)."""
+        return math.ldexp(self.width, -level), math.ldexp(self.height, -level)
 
     def ref_point(self, level: int | IntArray, ix: IntArray, iy: IntArray,
                   code: NDArray[np.uint8] | int) -> tuple[FloatArray, FloatArray]:
-        w, h = self.cell(level)
+        """Reference point `code` of cells (ix, iy); level may vary per cell."""
+        w, h = np.ldexp(self.width, -level), np.ldexp(self.height, -level)
         return self.x0 + (ix + _REF_FX[code]) * w, self.y0 + (iy + _REF_FY[code]) * h
 
 
@@ -320,9 +342,8 @@ class _Builder:
     leaves: list[tuple[int, _Cells]] = field(default_factory=list)
     n_leaves: int = 0
 
-    def run(self, root: _Cells) -> None:
+    def run(self, cells: _Cells, level: int) -> None:
         """Split level after level until every mixed cell has become a leaf."""
-        cells, level = root, 0
         while len(cells):
             parts, rows, n_next = [], [], 0
             for chunk in cells.chunks():
@@ -362,22 +383,14 @@ class _Builder:
         return values.reshape(4, -1).T.reshape(-1), children.take(np.flatnonzero(~leaf))
 
     def _child_hits(self, level: int, cells: _Cells, pairs: _Pairs) -> BoolArray:
-        """(4, pairs): does the edge touch child quadrant q?  (Boxes grown a hair, so that
-        points rounded into a neighbouring cell still find every edge near them.)"""
+        """(4, pairs): does the edge touch child quadrant q?"""
         wc, hc = self.frame.cell(level + 1)
-        grow = 1e-9 * self.frame.height
-        hx, hy = 0.5 * wc + grow, 0.5 * hc + grow
-        # centre of quadrant 0 relative to the parent's reference point; the rest are offset
-        cx = (self.frame.x0 + (2 * cells.ix + 0.5) * wc - pairs.rx)[pairs.cell]
-        cy = (self.frame.y0 + (2 * cells.iy + 0.5) * hc - pairs.ry)[pairs.cell]
-        ax, ay, bx, by = pairs.ax, pairs.ay, pairs.bx, pairs.by
-        nx, ny = ay - by, bx - ax
-        line = nx * (cx - ax) + ny * (cy - ay)  # separating axis: the edge's normal
-        reach = np.abs(nx) * hx + np.abs(ny) * hy
-        ox, oy = (_QX * wc)[:, None], (_QY * hc)[:, None]
-        return ((np.abs(cx - 0.5 * (ax + bx) + ox) <= hx + 0.5 * np.abs(bx - ax))
-                & (np.abs(cy - 0.5 * (ay + by) + oy) <= hy + 0.5 * np.abs(by - ay))
-                & (np.abs(line + nx * ox + ny * oy) <= reach))
+        grow = _GROW * self.frame.height
+        # centres of the 4 children relative to the parent's reference point
+        cx = self.frame.x0 + (2 * cells.ix + _QX[:, None] + 0.5) * wc - pairs.rx
+        cy = self.frame.y0 + (2 * cells.iy + _QY[:, None] + 0.5) * hc - pairs.ry
+        return _touches(pairs.ax, pairs.ay, pairs.bx, pairs.by, cx[:, pairs.cell],
+                        cy[:, pairs.cell], 0.5 * wc + grow, 0.5 * hc + grow)
 
     def _walk(self, level: int, cells: _Cells, pairs: _Pairs,
               hit: BoolArray) -> tuple[IntArray, IntArray, IntArray]:
@@ -402,8 +415,8 @@ class _Builder:
         """Give `unclear` children another reference point and redo their walks."""
         pos = np.searchsorted(slot, unclear)
         moved = children.take(pos)
-        children.code[pos] = moved.code = _choose_codes(self.frame, level + 1, moved,
-                                                        self.edges, first=1)
+        moved.code = _choose_codes(self.frame, level + 1, moved, self.edges, first=1)
+        children.code[pos] = moved.code
         parent = unclear % len(cells)
         starts, counts = cells.e_ptr[parent], np.diff(cells.e_ptr)[parent]
         rows, owner = _csr_take(starts, counts), np.repeat(np.arange(len(parent)), counts)
@@ -416,11 +429,13 @@ class _Builder:
                 np.concatenate([edge[keep], pairs.edge[rows[cross]]]))
 
     def _is_leaf(self, level: int, cells: _Cells) -> BoolArray:
-        """Stop splitting when a cell is small next to the grids around it (or at max depth)."""
+        """Stop splitting when a cell is small next to the grids around it and holds only a
+        few edges (finely drawn boundaries get smaller leaves), or at max depth."""
         if level >= self.frame.depth or not len(cells):
             return np.ones(len(cells), dtype=bool)
         local = np.minimum.reduceat(self.edge_scale[cells.e_idx], cells.e_ptr[:-1])
-        return self.frame.cell(level)[1] <= self.leaf_fraction * local
+        few = np.diff(cells.e_ptr) <= _LEAF_EDGES
+        return few & (self.frame.cell(level)[1] <= self.leaf_fraction * local)
 
     def _encode_mixed(self, leaf: BoolArray, node_offset: int) -> NDArray[np.int32]:
         """Table values of mixed children: next-level node index, or encoded leaf index."""
@@ -468,25 +483,68 @@ def _choose_codes(frame: _Frame, level: int, cells: _Cells, edges: _Edges,
     return code
 
 
-def _root_cell(frame: _Frame, edges: _Edges, geoms: NDArray[np.object_]) -> _Cells:
-    """Level 0: one cell holding every edge; its reference point is labelled by shapely."""
-    n = len(edges)
-    root = _Cells(np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.uint8),
-                  np.zeros(1, np.int32), np.array([0, n]), np.arange(n))
-    root.code = _choose_codes(frame, 0, root, edges)
-    rx, ry = frame.ref_point(0, root.ix, root.iy, root.code)
-    x, y = float(rx[0]), float(ry[0])
-    minx, miny, maxx, maxy = shapely.bounds(geoms).T
-    near = np.flatnonzero((minx <= x) & (x <= maxx) & (miny <= y) & (y <= maxy))
-    inside = near[shapely.contains_xy(geoms[near], x, y)]
-    root.label[0] = inside[0] if len(inside) else -1
-    return root
+def _top_level(frame: _Frame, level: int, edges: _Edges,
+               geoms: NDArray[np.object_]) -> tuple[NDArray[np.int32], _Cells]:
+    """The first level, built directly: edges binned into its 2**level x 2**level cells, and
+    every cell's point labelled by shapely.  Returns the level's table values and mixed cells.
+
+    Starting a few levels down saves splitting the coarse levels, where every edge is in play.
+    """
+    side = 1 << level
+    cell, edge = _bin_edges(frame, level, edges)
+    mixed, counts = np.unique(cell, return_counts=True)
+    cells = _Cells(mixed % side, mixed // side, np.zeros(len(mixed), np.uint8),
+                   np.zeros(len(mixed), np.int32), np.concatenate([[0], np.cumsum(counts)]),
+                   edge)
+    cells.code = _choose_codes(frame, level, cells, edges)
+    code = np.zeros(side * side, dtype=np.uint8)
+    code[mixed] = cells.code
+    every = np.arange(side * side)
+    labels = _shapely_labels(geoms, *frame.ref_point(level, every % side, every // side, code))
+    cells.label = labels[mixed]
+    values = -labels - 2
+    values[mixed] = np.arange(len(mixed))
+    return values, cells
 
 
-def _paint_raster(tables: list[NDArray[np.int32]], level: int) -> NDArray[np.int32]:
-    """Flatten the top `level` levels into a dense (2**level)² array of child values."""
-    grid = np.zeros((1, 1), dtype=np.int32)  # the root is internal node 0
-    for table in tables[:level]:
+def _bin_edges(frame: _Frame, level: int, edges: _Edges) -> tuple[IntArray, IntArray]:
+    """(cell, edge) pairs of the level's cells that each edge touches, sorted by cell."""
+    side = 1 << level
+    w, h = frame.cell(level)
+    grow = _GROW * frame.height
+
+    def span(lo: FloatArray, hi: FloatArray, origin: float, size: float) -> tuple[IntArray, ...]:
+        first = np.floor((lo - grow - origin) / size).clip(0, side - 1).astype(np.int64)
+        return first, np.floor((hi + grow - origin) / size).clip(0, side - 1).astype(np.int64)
+
+    x0, x1 = span(np.minimum(edges.ax, edges.bx), np.maximum(edges.ax, edges.bx), frame.x0, w)
+    y0, y1 = span(np.minimum(edges.ay, edges.by), np.maximum(edges.ay, edges.by), frame.y0, h)
+    width = x1 - x0 + 1
+    count = width * (y1 - y0 + 1)  # cells in each edge's bounding box
+    edge = np.repeat(np.arange(len(edges)), count)
+    k = _csr_take(np.zeros(len(edges), np.int64), count)
+    ix, iy = x0[edge] + k % width[edge], y0[edge] + k // width[edge]
+    hit = _touches(edges.ax[edge], edges.ay[edge], edges.bx[edge], edges.by[edge],
+                   frame.x0 + (ix + 0.5) * w, frame.y0 + (iy + 0.5) * h, 0.5 * w + grow,
+                   0.5 * h + grow)
+    cell = (iy * side + ix)[hit]
+    order = np.argsort(cell, kind="stable")
+    return cell[order], edge[hit][order]
+
+
+def _shapely_labels(geoms: NDArray[np.object_], x: FloatArray, y: FloatArray) -> NDArray[np.int32]:
+    """Index of the polygon containing each point (-1 for none); points must be off edges."""
+    point, poly = shapely.STRtree(geoms).query(shapely.points(x, y), predicate="within")
+    labels = np.full(len(x), -1, dtype=np.int32)
+    labels[point] = poly
+    return labels
+
+
+def _paint_raster(top: NDArray[np.int32], tables: list[NDArray[np.int32]]) -> NDArray[np.int32]:
+    """Flatten the top level and the levels of `tables` below it into one dense raster."""
+    side = math.isqrt(len(top))
+    grid = top.reshape(side, side)
+    for table in tables:
         iy, ix = np.nonzero(grid >= 0)
         rows = table.reshape(-1, 4)[grid[iy, ix]]
         grid = grid.repeat(2, axis=0).repeat(2, axis=1)
@@ -550,13 +608,16 @@ class GridIndex:
             raise ValueError("GridIndex needs at least one non-empty polygon")
         frame = _Frame.around(shapely.total_bounds(geoms), max_depth)
         scale = _edge_scale(geoms, edges, frame.y0 + 0.5 * frame.height)
-        builder = _Builder(frame, edges, scale, leaf_fraction, len(geoms))
-        builder.run(_root_cell(frame, edges, geoms))
-        if raster_level is None:  # ~16 raster cells per grid, at most 2048 x 2048
+        # start where cells hold a few grids each; the raster has ~16 cells per grid (<= 2048²)
+        top = min(8, max(0, int(math.log(len(geoms), 4)) - 1), max_depth - 1)
+        if raster_level is None:
             raster_level = min(11, max(4, math.ceil(math.log(16 * len(geoms), 4))))
-        k = min(raster_level, len(builder.tables))
-        index = cls(frame, k, _paint_raster(builder.tables, k), builder.tables[k:],
-                    builder.collect_leaves(), edges, ids_arr, geoms)
+        top_values, top_cells = _top_level(frame, top, edges, geoms)
+        builder = _Builder(frame, edges, scale, leaf_fraction, len(geoms))
+        builder.run(top_cells, top)
+        k = max(top, min(raster_level, top + len(builder.tables)))
+        index = cls(frame, k, _paint_raster(top_values, builder.tables[:k - top]),
+                    builder.tables[k - top:], builder.collect_leaves(), edges, ids_arr, geoms)
         del builder
         _return_freed_memory()
         return index
@@ -573,9 +634,10 @@ class GridIndex:
     # ---------------------------------------------------------------- queries
 
     def locate(self, lon: ArrayLike, lat: ArrayLike) -> IntArray:
-        """Id of the grid containing each point, -1 where none does (a new int64 array)."""
+        """Id of the grid containing each point, -1 where none does (a new int64 array shaped
+        like `lon`)."""
         found = self._locate_index(lon, lat)
-        return np.where(found >= 0, self._ids[found], -1)
+        return np.where(found >= 0, self._ids[found], -1).reshape(np.shape(lon))
 
     def locate_one(self, lon: float, lat: float) -> int:
         """`locate` for a single point, in plain Python to avoid numpy call overhead."""
@@ -607,7 +669,8 @@ class GridIndex:
         out = np.flatnonzero((found < 0) & np.isfinite(x) & np.isfinite(y))
         if len(out):
             found[out], dist[out] = self._nearest_outside(x[out], y[out])
-        return np.where(found >= 0, self._ids[found], -1), dist
+        shape = np.shape(lon)
+        return np.where(found >= 0, self._ids[found], -1).reshape(shape), dist.reshape(shape)
 
     # ---------------------------------------------------------------- internals
 

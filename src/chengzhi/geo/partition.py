@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import shapely
-from shapely.geometry import MultiPoint, Polygon, box
+from shapely.geometry import MultiPoint, MultiPolygon, Polygon, box
 
 __all__ = ["grid_count", "partition_polygon", "partition_polygons", "reading_order"]
 
@@ -42,11 +42,11 @@ _HILBERT_ORDER = 16  # finer lattices are indexed directly
 _DENSE_NEAREST_MAX = 64  # up to this many seeds per polygon, nearest seeds by a distance matrix
 _NEAREST_CHUNK = 1 << 21  # samples × seeds handled per vectorised nearest-seed step
 _MAX_ATTEMPTS = 4
+_LATTICE_SLACK = 64  # a lattice may hold this many times the samples wanted, no more
+_LATTICE_MAX = 1 << 20  # points in one lattice of the careful path
 # GEOS ≥ 3.12 can return Voronoi cells in the order of their sites (shapely ≥ 2.1)
-_ORDERED_VORONOI = (
-    "ordered" in inspect.signature(shapely.voronoi_polygons).parameters
-    and shapely.geos_version >= (3, 12, 0)
-)
+_VORONOI_OPTIONS = inspect.signature(shapely.voronoi_polygons).parameters
+_ORDERED_VORONOI = "ordered" in _VORONOI_OPTIONS and shapely.geos_version >= (3, 12, 0)
 
 
 def grid_count(households: int, target: int = 400) -> int:
@@ -94,7 +94,7 @@ def _grouped_reading_order(
 
 
 def partition_polygon(
-    polygon: Polygon,
+    polygon: Polygon | MultiPolygon,
     parts: int,
     seed: int = 0,
     *,
@@ -106,14 +106,15 @@ def partition_polygon(
     `reading_order`). Deterministic for a given seed.
 
     `density`, if given, maps coordinate arrays (x, y) to non-negative weights; pieces then hold
-    roughly equal *weight* instead of equal area (small pieces where the density is high)."""
+    roughly equal *weight* instead of equal area (small pieces where the density is high).
+    MultiPolygons are accepted too (see `partition_polygons`)."""
     return partition_polygons(
         [polygon], [parts], [seed], lloyd_iterations=lloyd_iterations, density=density
     )[0]
 
 
 def partition_polygons(
-    polygons: Sequence[Polygon] | np.ndarray,
+    polygons: Sequence[Polygon | MultiPolygon] | np.ndarray,
     parts: Sequence[int] | np.ndarray,
     seeds: Sequence[int] | np.ndarray,
     *,
@@ -122,34 +123,107 @@ def partition_polygons(
 ) -> list[list[Polygon]]:
     """`partition_polygon` for many polygons at once: result[i] splits polygons[i] into parts[i]
     pieces using seeds[i]. Vectorised across the polygons, so much faster than a loop; the
-    pieces of one polygon are the same as those of a single call up to floating-point noise."""
-    geoms = np.empty(len(polygons), dtype=object)
-    geoms[:] = list(polygons)
-    counts = np.asarray(parts, dtype=np.int64).reshape(-1)
+    pieces of one polygon are the same as those of a single call up to floating-point noise.
+
+    A MultiPolygon (an imported community with an exclave, say) is shared out over its parts by
+    area, at least one piece each; asked for fewer pieces than it has parts, it comes back as
+    that many groups of whole parts (MultiPolygons), as even in area as the parts allow."""
+    items = list(polygons)
+    counts = [int(n) for n in np.asarray(parts, dtype=np.int64).reshape(-1)]
     seed_list = [int(s) for s in seeds]
-    if not len(geoms) == len(counts) == len(seed_list):
+    if not len(items) == len(counts) == len(seed_list):
         raise ValueError("polygons, parts and seeds must have the same length")
     if lloyd_iterations < 0:
         raise ValueError(f"lloyd_iterations must be non-negative, got {lloyd_iterations}")
-    for geom, n in zip(geoms, counts, strict=True):
-        if not isinstance(geom, Polygon):
+    result: list[list[Polygon]] = [[] for _ in items]
+    task_geoms: list[Polygon] = []
+    task_parts: list[int] = []
+    task_seeds: list[int] = []
+    task_owner: list[int] = []
+    multi: dict[int, MultiPolygon] = {}
+    for i, (geom, n, seed) in enumerate(zip(items, counts, seed_list, strict=True)):
+        if n < 1:
+            raise ValueError(f"parts must be at least 1, got {n}")
+        if not isinstance(geom, Polygon | MultiPolygon):
             raise TypeError(f"expected a shapely Polygon, got {type(geom).__name__}")
         if geom.is_empty or geom.area <= 0:
             raise ValueError("cannot partition an empty polygon")
-        if n < 1:
-            raise ValueError(f"parts must be at least 1, got {n}")
-    result: list[list[Polygon] | None] = [[g] if n == 1 else None for g, n in zip(geoms, counts)]
-    work = np.flatnonzero(counts > 1)
+        if isinstance(geom, MultiPolygon):
+            if n == 1:
+                result[i] = [geom]
+                continue
+            components = [g for g in geom.geoms if g.area > 0]
+            if len(components) > 1:
+                if n < len(components):
+                    result[i] = _group_parts(geom, components, n)
+                    continue
+                multi[i] = geom
+                areas = np.array([g.area for g in components])
+                shares = _at_least_one_each(n, areas)
+                for j, (component, share) in enumerate(zip(components, shares, strict=True)):
+                    task_geoms.append(component)
+                    task_parts.append(int(share))
+                    task_seeds.append(seed * 1_000_003 + j)
+                    task_owner.append(i)
+                continue
+            geom = components[0]
+        task_geoms.append(geom)
+        task_parts.append(n)
+        task_seeds.append(seed)
+        task_owner.append(i)
+    pieces = _partition_many(task_geoms, task_parts, task_seeds, lloyd_iterations, density)
+    for i, mine in zip(task_owner, pieces, strict=True):
+        result[i].extend(mine)
+    for i, geom in multi.items():
+        result[i] = _in_reading_order(result[i], np.asarray(geom.bounds))
+    return result
+
+
+def _at_least_one_each(total: int, areas: np.ndarray) -> np.ndarray:
+    """`total` split in proportion to `areas` (largest remainder), at least one each."""
+    share = total * areas / areas.sum()
+    out = np.maximum(1, np.floor(share)).astype(np.int64)
+    while out.sum() < total:
+        out[int(np.argmax(share - out))] += 1
+    while out.sum() > total:
+        out[int(np.argmin(np.where(out > 1, share - out, np.inf)))] -= 1
+    return out
+
+
+def _group_parts(geom: MultiPolygon, components: list[Polygon], n: int) -> list[Polygon]:
+    """Whole parts in `n` groups of similar area: largest part first into the lightest group."""
+    groups: list[list[Polygon]] = [[] for _ in range(n)]
+    weight = np.zeros(n)
+    for component in sorted(components, key=lambda g: g.area, reverse=True):
+        k = int(np.argmin(weight))
+        groups[k].append(component)
+        weight[k] += component.area
+    pieces = [g[0] if len(g) == 1 else MultiPolygon(g) for g in groups]
+    return _in_reading_order(pieces, np.asarray(geom.bounds))
+
+
+def _partition_many(
+    polygons: list[Polygon],
+    counts: list[int],
+    seeds: list[int],
+    lloyd_iterations: int,
+    density: Density | None,
+) -> list[list[Polygon]]:
+    geoms = np.empty(len(polygons), dtype=object)
+    geoms[:] = polygons
+    parts = np.asarray(counts, dtype=np.int64)
+    result: list[list[Polygon] | None] = [
+        [g] if n == 1 else None for g, n in zip(geoms, parts, strict=True)
+    ]
+    work = np.flatnonzero(parts > 1)
     if len(work):
         shapely.prepare(geoms[work])
-        batch = _Batch(geoms[work], counts[work], [seed_list[i] for i in work], density)
+        batch = _Batch(geoms[work], parts[work], [seeds[i] for i in work], density)
         for i, pieces in zip(work, batch.run(lloyd_iterations), strict=True):
             result[i] = pieces
     for i, pieces in enumerate(result):
         if pieces is None:  # the batch gave up on this one: careful path, fresh seeds
-            result[i] = _partition_one(
-                geoms[i], int(counts[i]), seed_list[i], lloyd_iterations, density
-            )
+            result[i] = _partition_one(geoms[i], int(parts[i]), seeds[i], lloyd_iterations, density)
     return result  # type: ignore[return-value]
 
 
@@ -228,6 +302,8 @@ class _Batch:
 
     def run(self, lloyd_iterations: int) -> list[list[Polygon] | None]:
         x, y, group, weight = self._samples()
+        if self.failed.all():
+            return [None] * len(self.geoms)
         seed_x, seed_y = self._seeds(x, y, group, weight, lloyd_iterations)
         pieces, piece_group = self._cells(seed_x, seed_y)
         return self._collect(pieces, piece_group)
@@ -241,9 +317,12 @@ class _Batch:
         fill = shapely.area(self.geoms) / (width * height)
         want = self.parts * _SAMPLES_PER_PART
         total = np.maximum(4, np.ceil(want / fill)).astype(np.int64)
+        # slivers that fill little of their bounding box would need huge lattices: careful path
+        self.failed |= total > _LATTICE_SLACK * want
+        total = np.where(self.failed, 0, total)
         nx = np.maximum(1, np.round(np.sqrt(total * width / height))).astype(np.int64)
         ny = np.maximum(1, np.ceil(total / nx)).astype(np.int64)
-        cells = nx * ny
+        cells = np.where(self.failed, 0, nx * ny)
         group = np.repeat(np.arange(n_groups), cells)
         k = np.arange(len(group)) - (np.cumsum(cells) - cells)[group]
         iy, ix = np.divmod(k, nx[group])
@@ -355,7 +434,9 @@ class _Batch:
         try:
             pieces[cut] = shapely.intersection(cells[cut], owner[cut])
         except shapely.errors.GEOSException:
-            pieces[cut] = [_safe_intersection(c, o) for c, o in zip(cells[cut], owner[cut])]
+            pieces[cut] = [
+                _safe_intersection(c, o) for c, o in zip(cells[cut], owner[cut], strict=True)
+            ]
         return pieces, cell_group
 
     def _voronoi(
@@ -458,12 +539,16 @@ def _uniform(key: np.ndarray, counter: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 def _clean_weights(raw: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
+    """Finite, positive weights (`group` must be sorted): every sample keeps at least a sliver
+    of its group's largest weight, so cumulative sums strictly increase."""
     weight = np.asarray(raw, dtype=float).reshape(-1)
     weight = np.where(np.isfinite(weight) & (weight > 0), weight, 0.0)
-    top = np.zeros(n_groups)
-    np.maximum.at(top, group, weight)
+    counts = np.bincount(group, minlength=n_groups)
+    top = np.ones(n_groups)
+    filled = counts > 0
+    if filled.any():
+        top[filled] = np.maximum.reduceat(weight, (np.cumsum(counts) - counts)[filled])
     top = np.where(top > 0, top, 1.0)
-    # every sample keeps a sliver of weight so the cumulative sum strictly increases
     return np.maximum(weight, top[group] * 1e-9)
 
 
@@ -561,14 +646,14 @@ def _partition_one(
 
 def _samples(polygon: Polygon, count: int, rng: np.random.Generator) -> np.ndarray:
     """About `count` points strictly inside the polygon on a jittered lattice, refining the
-    lattice for thin or ragged polygons; random points if even that fails."""
+    lattice for ragged polygons; for slivers, random points in a triangulation of the polygon."""
     minx, miny, maxx, maxy = polygon.bounds
     width, height = maxx - minx, maxy - miny
     fill = polygon.area / (width * height)
     want = count
     points = np.empty((0, 2))
-    for _ in range(6):
-        total = max(4, int(np.ceil(want / fill)))
+    for _ in range(4):
+        total = int(min(_LATTICE_MAX, max(4, np.ceil(want / fill))))
         nx = max(1, int(round(np.sqrt(total * width / height))))
         ny = max(1, int(np.ceil(total / nx)))
         k = np.arange(nx * ny)
@@ -577,22 +662,38 @@ def _samples(polygon: Polygon, count: int, rng: np.random.Generator) -> np.ndarr
         y = miny + (k // nx + jitter[1]) * (height / ny)
         inside = shapely.contains_xy(polygon, x, y)
         points = np.column_stack([x[inside], y[inside]])
-        if len(points) >= count // 4:
-            return points
+        if len(points) >= count // 4 or total >= _LATTICE_MAX:
+            break
         want *= 4
+    if len(points) >= count // 4:
+        return points
     return np.vstack([points, _random_inside(polygon, count, rng)])
 
 
 def _random_inside(polygon: Polygon, count: int, rng: np.random.Generator) -> np.ndarray:
-    minx, miny, maxx, maxy = polygon.bounds
+    """`count` random points strictly inside the polygon, area-uniform, drawn from the triangles
+    of a constrained Delaunay triangulation (so slivers are no harder than squares)."""
+    if hasattr(shapely, "constrained_delaunay_triangles"):  # shapely ≥ 2.1
+        triangles = shapely.get_parts(shapely.constrained_delaunay_triangles(polygon))
+    else:  # the polygon's own triangles are as good as a box when the box is all we have
+        triangles = shapely.get_parts(shapely.delaunay_triangles(polygon))
+        triangles = triangles[shapely.within(shapely.point_on_surface(triangles), polygon)]
+    if len(triangles) == 0:
+        raise ValueError("polygon too thin to place points inside it")
+    corners = shapely.get_coordinates(triangles).reshape(-1, 4, 2)[:, :3]
+    areas = shapely.area(triangles)
     found: list[np.ndarray] = []
     have = 0
-    for _ in range(200):
-        x = rng.uniform(minx, maxx, 4 * count)
-        y = rng.uniform(miny, maxy, 4 * count)
-        inside = shapely.contains_xy(polygon, x, y)
-        found.append(np.column_stack([x[inside], y[inside]]))
-        have += int(inside.sum())
+    for _ in range(20):
+        which = rng.choice(len(triangles), size=2 * count, p=areas / areas.sum())
+        r1, r2 = rng.random((2, 2 * count))
+        swap = r1 + r2 > 1
+        r1, r2 = np.where(swap, 1 - r1, r1), np.where(swap, 1 - r2, r2)
+        a, b, c = corners[which, 0], corners[which, 1], corners[which, 2]
+        xy = a + r1[:, None] * (b - a) + r2[:, None] * (c - a)
+        xy = xy[shapely.contains_xy(polygon, xy[:, 0], xy[:, 1])]
+        found.append(xy)
+        have += len(xy)
         if have >= count:
             break
     if have == 0:

@@ -58,7 +58,9 @@ def parse_polygon(geometry: Any, crs: str = "wgs84", repair: bool = False) -> Pa
     repaired = None
     if not geom.is_valid:
         problem = shapely.is_valid_reason(geom)
-        fixed = shapely.make_valid(geom, method="structure", keep_collapsed=False) if repair else None
+        fixed = (
+            shapely.make_valid(geom, method="structure", keep_collapsed=False) if repair else None
+        )
         if fixed is None or fixed.is_empty or abs(fixed.area - geom.area) > 0.01 * geom.area:
             hint = "" if repair else "; --repair may fix it"
             return Parsed(None, f"几何无效 (invalid geometry: {problem}{hint})")
@@ -72,7 +74,10 @@ def _read(geometry: Any) -> tuple[BaseGeometry | None, str | None]:
     if not isinstance(geometry, dict):
         return None, "缺少几何 (feature has no geometry)"
     if geometry.get("type") not in ("Polygon", "MultiPolygon"):
-        return None, f"几何类型应为面 (expected Polygon or MultiPolygon, got {geometry.get('type')})"
+        return (
+            None,
+            f"几何类型应为面 (expected Polygon or MultiPolygon, got {geometry.get('type')})",
+        )
     try:
         geom = shapely.geometry.shape(geometry)
     except (ValueError, TypeError, IndexError, AttributeError, shapely.errors.GEOSException) as e:

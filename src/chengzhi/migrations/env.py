@@ -1,6 +1,7 @@
 """Alembic environment: the same migrations serve SQLite and PostgreSQL."""
 
 from alembic import context
+
 from chengzhi.db import make_engine
 from chengzhi.models import Base
 

@@ -40,7 +40,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class LabelledEnum(StrEnum):
-    """A string enum whose members carry zh-CN and en labels: `Member = ("value", "中文", "English")`."""
+    """A string enum whose members carry zh-CN and en labels:
+    `Member = ("value", "中文", "English")`."""
 
     zh: str
     en: str

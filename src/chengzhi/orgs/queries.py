@@ -13,7 +13,9 @@ from chengzhi.models import GridAssignment, GridDuty, Level, OrgUnit, Person, Re
 SAMPLE = 20
 
 
-def unit_query(kind: str | None = None, sector: str | None = None, under: str | None = None) -> Select[tuple[OrgUnit]]:
+def unit_query(
+    kind: str | None = None, sector: str | None = None, under: str | None = None
+) -> Select[tuple[OrgUnit]]:
     query = select(OrgUnit).join(OrgUnit.jurisdiction).options(selectinload(OrgUnit.jurisdiction))
     if kind:
         query = query.where(OrgUnit.kind == kind)
@@ -24,7 +26,9 @@ def unit_query(kind: str | None = None, sector: str | None = None, under: str | 
     return query
 
 
-def list_units(session: Session, limit: int, offset: int, **filters: str | None) -> tuple[int, list[OrgUnit]]:
+def list_units(
+    session: Session, limit: int, offset: int, **filters: str | None
+) -> tuple[int, list[OrgUnit]]:
     query = unit_query(**filters)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     return total, list(session.scalars(query.order_by(OrgUnit.code).limit(limit).offset(offset)))
@@ -37,19 +41,25 @@ def get_unit(session: Session, unit_id: int) -> OrgUnit:
     return unit
 
 
-def person_query(role: str | None = None, unit: int | None = None, grid: str | None = None) -> Select[tuple[Person]]:
+def person_query(
+    role: str | None = None, unit: int | None = None, grid: str | None = None
+) -> Select[tuple[Person]]:
     query = select(Person).options(selectinload(Person.org_unit))
     if role:
         query = query.where(Person.role == role)
     if unit:
         query = query.where(Person.org_unit_id == unit)
     if grid:
-        on_grid = select(GridAssignment.person_id).join(GridAssignment.grid).where(Region.code == grid)
+        on_grid = (
+            select(GridAssignment.person_id).join(GridAssignment.grid).where(Region.code == grid)
+        )
         query = query.where(Person.id.in_(on_grid))
     return query
 
 
-def list_people(session: Session, limit: int, offset: int, **filters: Any) -> tuple[int, list[Person]]:
+def list_people(
+    session: Session, limit: int, offset: int, **filters: Any
+) -> tuple[int, list[Person]]:
     query = person_query(**filters)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     return total, list(session.scalars(query.order_by(Person.id).limit(limit).offset(offset)))
@@ -62,26 +72,15 @@ def get_person(session: Session, person_id: int) -> Person:
     return person
 
 
-def grid_assignments(session: Session, grid_ids: list[int]) -> dict[int, list[GridAssignment]]:
-    rows = session.scalars(
-        select(GridAssignment)
-        .where(GridAssignment.grid_id.in_(grid_ids))
-        .options(selectinload(GridAssignment.person))
-        .order_by(GridAssignment.id)
-    )
-    out: dict[int, list[GridAssignment]] = {}
-    for row in rows:
-        out.setdefault(row.grid_id, []).append(row)
-    return out
-
-
 def structure_check(session: Session, under: str | None = None) -> dict[str, Any]:
     """What breaks 定格、定人、定责: grids without people or without a head, grid workers without
     a grid, regions without a boundary. Counts plus a sample of codes for each."""
     scope = [Region.under(under)] if under else []
     grids = select(Region.code).where(Region.level == Level.GRID.value, *scope)
     staffed = exists().where(GridAssignment.grid_id == Region.id)
-    headed = exists().where(GridAssignment.grid_id == Region.id, GridAssignment.duty == GridDuty.HEAD.value)
+    headed = exists().where(
+        GridAssignment.grid_id == Region.id, GridAssignment.duty == GridDuty.HEAD.value
+    )
     idle = select(Person.id).where(
         Person.role == Role.GRID_WORKER.value,
         Person.active.is_(True),

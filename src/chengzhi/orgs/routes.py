@@ -6,11 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from chengzhi.deps import Limit, Offset, SessionDep
 from chengzhi.models import Role, UnitKind
 from chengzhi.orgs import queries
 from chengzhi.orgs.schemas import OrgUnitOut, PersonOut
-from chengzhi.regions.schemas import Page
-from chengzhi.web.deps import Limit, Offset, SessionDep
+from chengzhi.schemas import Page
 
 router = APIRouter(prefix="/api/v1", tags=["organisations 组织与人员"])
 Code = Annotated[str | None, Query(pattern=r"^\d{2,15}$")]
@@ -18,8 +18,12 @@ Code = Annotated[str | None, Query(pattern=r"^\d{2,15}$")]
 
 @router.get("/org-units", response_model=Page[OrgUnitOut])
 def list_units(
-    session: SessionDep, kind: UnitKind | None = None, sector: Annotated[str | None, Query(max_length=24)] = None,
-    under: Code = None, limit: Limit = 100, offset: Offset = 0,
+    session: SessionDep,
+    kind: UnitKind | None = None,
+    sector: Annotated[str | None, Query(max_length=24)] = None,
+    under: Code = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> Page[OrgUnitOut]:
     total, rows = queries.list_units(session, limit, offset, kind=kind, sector=sector, under=under)
     return Page(total=total, limit=limit, offset=offset, items=[OrgUnitOut.of(u) for u in rows])
@@ -32,8 +36,12 @@ def get_unit(session: SessionDep, unit_id: int) -> OrgUnitOut:
 
 @router.get("/people", response_model=Page[PersonOut])
 def list_people(
-    session: SessionDep, role: Role | None = None, unit: int | None = None,
-    grid: Annotated[str | None, Query(pattern=r"^\d{15}$")] = None, limit: Limit = 100, offset: Offset = 0,
+    session: SessionDep,
+    role: Role | None = None,
+    unit: int | None = None,
+    grid: Annotated[str | None, Query(pattern=r"^\d{15}$")] = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> Page[PersonOut]:
     total, rows = queries.list_people(session, limit, offset, role=role, unit=unit, grid=grid)
     return Page(total=total, limit=limit, offset=offset, items=[PersonOut.of(p) for p in rows])

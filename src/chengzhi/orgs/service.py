@@ -156,18 +156,35 @@ def _units_for(region) -> list[dict]:  # type: ignore[no-untyped-def]
     if region.level == Level.STREET.value:
         suffix = "街道办事处" if region.name.endswith("街道") else "人民政府"
         name = region.name.removesuffix("街道") + suffix
-        return [{**base, "code": f"S{region.code}", "name": name, "kind": UnitKind.STREET_OFFICE.value}]
+        return [
+            {**base, "code": f"S{region.code}", "name": name, "kind": UnitKind.STREET_OFFICE.value}
+        ]
     if region.level == Level.COMMUNITY.value:
         suffix = "村民委员会" if region.name.endswith("村") else "居民委员会"
-        return [{**base, "code": f"C{region.code}", "name": region.name + suffix,
-                 "kind": UnitKind.COMMUNITY_COMMITTEE.value}]
+        return [
+            {
+                **base,
+                "code": f"C{region.code}",
+                "name": region.name + suffix,
+                "kind": UnitKind.COMMUNITY_COMMITTEE.value,
+            }
+        ]
     if region.level not in (Level.DISTRICT.value, Level.CITY.value):
         return []
-    centre = {**base, "code": f"OC{region.code}", "name": f"{region.name}城市运行管理中心",
-              "kind": UnitKind.OPERATIONS_CENTRE.value}
+    centre = {
+        **base,
+        "code": f"OC{region.code}",
+        "name": f"{region.name}城市运行管理中心",
+        "kind": UnitKind.OPERATIONS_CENTRE.value,
+    }
     departments = [
-        {**base, "code": f"D{region.code}-{s.code}", "name": f"{region.name}{s.zh}",
-         "kind": UnitKind.DEPARTMENT.value, "sector": s.code}
+        {
+            **base,
+            "code": f"D{region.code}-{s.code}",
+            "name": f"{region.name}{s.zh}",
+            "kind": UnitKind.DEPARTMENT.value,
+            "sector": s.code,
+        }
         for s in sectors()
     ]
     return [centre, *departments]

@@ -21,8 +21,25 @@ from chengzhi.regions import codes
 from chengzhi.regions.service import ImportReport, bump_structure_version, set_footprints
 
 # Suffixes that short forms of names drop: 和平区 ~ 和平, 士林區 ~ 士林, 三玉里 ~ 三玉.
-SUFFIXES = ("街道办事处", "街道", "社区居委会", "居委会", "村委会", "社区", "区", "區", "县", "縣",
-            "镇", "鎮", "乡", "鄉", "村", "里", "市")
+SUFFIXES = (
+    "街道办事处",
+    "街道",
+    "社区居委会",
+    "居委会",
+    "村委会",
+    "社区",
+    "区",
+    "區",
+    "县",
+    "縣",
+    "镇",
+    "鎮",
+    "乡",
+    "鄉",
+    "村",
+    "里",
+    "市",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,19 +79,27 @@ def import_boundaries(
         if reason:
             report.problems.append(Problem(report.source, where, reason))
         elif parsed.repaired:
-            report.repaired.append(Problem(report.source, where, f"已修复 repaired: {parsed.repaired}"))
+            report.repaired.append(
+                Problem(report.source, where, f"已修复 repaired: {parsed.repaired}")
+            )
     if report.problems and not skip_bad:
-        raise ImportRejected(f"{path}: {len(report.problems)} 个要素有误，未导入任何边界", report.problems)
+        raise ImportRejected(
+            f"{path}: {len(report.problems)} 个要素有误，未导入任何边界", report.problems
+        )
     set_footprints(session, {rid: footprint(geom) for rid, (_, geom) in found.items()})
     report.updated = len(found)
     bump_structure_version(session)
     return report
 
 
-def _join(found: dict[int, tuple[int, BaseGeometry]], region: _Node, index: int, geom: BaseGeometry) -> str | None:
+def _join(
+    found: dict[int, tuple[int, BaseGeometry]], region: _Node, index: int, geom: BaseGeometry
+) -> str | None:
     first, earlier = found[region.id]
     if earlier.intersection(geom).area > 1e-6 * min(earlier.area, geom.area):
-        return f"与 feature {first} 重叠且匹配到同一区划 {region.code} (duplicate of feature {first})"
+        return (
+            f"与 feature {first} 重叠且匹配到同一区划 {region.code} (duplicate of feature {first})"
+        )
     found[region.id] = (first, earlier.union(geom))
     return None
 
@@ -84,7 +109,9 @@ class _Matcher:
     name (exact, then short form), narrowed by ancestor names given before it."""
 
     def __init__(self, session: Session, level: str | None) -> None:
-        rows = session.execute(select(Region.id, Region.code, Region.name, Region.level, Region.parent_id))
+        rows = session.execute(
+            select(Region.id, Region.code, Region.name, Region.level, Region.parent_id)
+        )
         self.nodes = {r.id: _Node(*r) for r in rows}
         self.by_code = {n.code: n for n in self.nodes.values()}
         self.by_name: dict[str, list[_Node]] = defaultdict(list)
@@ -100,7 +127,11 @@ class _Matcher:
         code = codes.shorten(text[-1])
         if len(text) == 1 and codes.check(code) is None:
             node = self.by_code.get(code)
-            return (node, None) if node else (None, f"没有代码为 {code} 的区划 (no region with this code)")
+            return (
+                (node, None)
+                if node
+                else (None, f"没有代码为 {code} 的区划 (no region with this code)")
+            )
         candidates = self.by_name.get(text[-1]) or self.by_name.get(short(text[-1]), [])
         candidates = [n for n in candidates if self._has_ancestors(n, text[:-1])]
         if len(candidates) == 1:

@@ -57,7 +57,9 @@ def generate_grids(
 
 
 def _communities(session: Session, under: str | None) -> list[Region]:
-    query = select(Region).where(Region.level == Level.COMMUNITY.value, Region.geometry.is_not(None))
+    query = select(Region).where(
+        Region.level == Level.COMMUNITY.value, Region.geometry.is_not(None)
+    )
     if under:
         query = query.where(Region.under(under))
     return list(session.scalars(query.order_by(Region.code).options()))
@@ -154,7 +156,9 @@ def import_grids(
         accepted.append((index, community, geom, code, name))  # type: ignore[arg-type]
     overlapping = _overlaps(accepted, report)
     if report.problems and not skip_bad:
-        raise ImportRejected(f"{path}: {len(report.problems)} 个网格有误，未导入任何网格", report.problems)
+        raise ImportRejected(
+            f"{path}: {len(report.problems)} 个网格有误，未导入任何网格", report.problems
+        )
     rows = _imported_rows(session, [a for a in accepted if a[0] not in overlapping])
     _insert_grid_rows(session, rows, report)
     bump_structure_version(session)
@@ -184,7 +188,10 @@ class _CommunityFinder:
                 return None, f"网格代码 {code} 的社区 {code[:12]} 不存在或没有边界"
             outside = grid.difference(self.geoms[self.communities.index(community)]).area
             if outside > COMMUNITY_TOLERANCE * grid.area:
-                return None, f"网格超出社区 {community.code} 的边界 (grid crosses its community boundary)"
+                return (
+                    None,
+                    f"网格超出社区 {community.code} 的边界 (grid crosses its community boundary)",
+                )
             return community, None
         hits = self.tree.query(grid, predicate="intersects")
         shares = {int(i): self.geoms[i].intersection(grid).area / grid.area for i in hits}
@@ -205,7 +212,9 @@ def _overlaps(accepted: list, report: ImportReport) -> set[int]:
         return bad
     left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
     for i, j in zip(left, right, strict=True):
-        if i < j and geoms[i].intersection(geoms[j]).area > 1e-6 * min(geoms[i].area, geoms[j].area):
+        if i < j and geoms[i].intersection(geoms[j]).area > 1e-6 * min(
+            geoms[i].area, geoms[j].area
+        ):
             reason = f"与 feature {accepted[i][0]} 重叠 (overlaps another grid)"
             report.problems.append(Problem(report.source, f"feature {accepted[j][0]}", reason))
             bad.add(accepted[j][0])

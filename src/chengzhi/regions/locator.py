@@ -54,8 +54,13 @@ class Located:
 
 
 class Locator:
-    def __init__(self, stamp: str, index: GridIndex | None, refs: dict[int, RegionRef],
-                 parents: dict[int, int | None]) -> None:
+    def __init__(
+        self,
+        stamp: str,
+        index: GridIndex | None,
+        refs: dict[int, RegionRef],
+        parents: dict[int, int | None],
+    ) -> None:
         self.stamp, self.index, self.refs, self.parents = stamp, index, refs, parents
 
     @classmethod

@@ -10,17 +10,22 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload, undefer
 
 from chengzhi.errors import NotFound
-from chengzhi.models import Level, Region
+from chengzhi.models import GridAssignment, Level, Region
 
 
 def region_query(
-    level: str | None = None, parent: str | None = None, under: str | None = None, q: str | None = None
+    level: str | None = None,
+    parent: str | None = None,
+    under: str | None = None,
+    q: str | None = None,
 ) -> Select[tuple[Region]]:
     query = select(Region).options(selectinload(Region.parent))
     if level:
         query = query.where(Region.level == level)
     if parent:
-        query = query.where(Region.parent_id == select(Region.id).where(Region.code == parent).scalar_subquery())
+        query = query.where(
+            Region.parent_id == select(Region.id).where(Region.code == parent).scalar_subquery()
+        )
     if under:
         query = query.where(Region.under(under))
     if q:
@@ -28,7 +33,9 @@ def region_query(
     return query
 
 
-def list_regions(session: Session, limit: int, offset: int, **filters: str | None) -> tuple[int, list[Region]]:
+def list_regions(
+    session: Session, limit: int, offset: int, **filters: str | None
+) -> tuple[int, list[Region]]:
     query = region_query(**filters)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(query.order_by(Region.code).limit(limit).offset(offset)).all()
@@ -55,9 +62,24 @@ def ancestors(session: Session, region: Region) -> list[Region]:
 
 def child_counts(session: Session, ids: list[int]) -> dict[int, int]:
     rows = session.execute(
-        select(Region.parent_id, func.count()).where(Region.parent_id.in_(ids)).group_by(Region.parent_id)
+        select(Region.parent_id, func.count())
+        .where(Region.parent_id.in_(ids))
+        .group_by(Region.parent_id)
     )
     return {parent: count for parent, count in rows}
+
+
+def grid_assignments(session: Session, grid_ids: list[int]) -> dict[int, list[GridAssignment]]:
+    rows = session.scalars(
+        select(GridAssignment)
+        .where(GridAssignment.grid_id.in_(grid_ids))
+        .options(selectinload(GridAssignment.person))
+        .order_by(GridAssignment.id)
+    )
+    out: dict[int, list[GridAssignment]] = {}
+    for row in rows:
+        out.setdefault(row.grid_id, []).append(row)
+    return out
 
 
 def stats(session: Session, under: str | None = None) -> dict[str, Any]:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from chengzhi.models import Level, Region
 from chengzhi.regions.locator import Location
-
-T = TypeVar("T")
 
 
 class RegionOut(BaseModel):
@@ -24,7 +22,9 @@ class RegionOut(BaseModel):
     population: int | None
     households: int | None
     has_boundary: bool
-    bbox: list[float] | None = Field(None, description="[min_lon, min_lat, max_lon, max_lat], WGS-84")
+    bbox: list[float] | None = Field(
+        None, description="[min_lon, min_lat, max_lon, max_lat], WGS-84"
+    )
     label_point: list[float] | None = None
     area_km2: float | None = None
 
@@ -51,13 +51,6 @@ class RegionDetail(RegionOut):
     ancestors: list[RegionOut]
     children: int
     geometry: dict[str, Any] | None = None
-
-
-class Page(BaseModel, Generic[T]):
-    total: int
-    limit: int
-    offset: int
-    items: list[T]
 
 
 class GridPerson(BaseModel):
@@ -94,7 +87,11 @@ class LocationOut(BaseModel):
     def of(cls, loc: Location) -> LocationOut:
         levels = {r.level: RegionRefOut(code=r.code, name=r.name) for r in loc.chain}
         return cls(
-            lon=loc.lon, lat=loc.lat, status=loc.status, distance_m=round(loc.distance_m, 1), **levels
+            lon=loc.lon,
+            lat=loc.lat,
+            status=loc.status,
+            distance_m=round(loc.distance_m, 1),
+            **levels,
         )
 
 

@@ -60,13 +60,17 @@ def import_divisions(
     rows = _valid_rows(table.rows, report)
     root = root or codes.infer_root(rows) or _existing_root(session)
     if root is None:
-        raise InvalidInput(f"{path}: 无法判断城市，请用 --root 指定 (cannot tell the city; use --root)")
+        raise InvalidInput(
+            f"{path}: 无法判断城市，请用 --root 指定 (cannot tell the city; use --root)"
+        )
     existing = dict(session.execute(select(Region.code, Region.id)).all())
     if root not in rows and root not in existing:
         raise InvalidInput(f"{path}: 文件中没有根代码 {root} (root code {root} is not in the file)")
     wanted = _placed(rows, root, existing, report)
     if report.problems and not skip_bad:
-        raise ImportRejected(f"{path}: {len(report.problems)} 行有误，未导入任何数据", report.problems)
+        raise ImportRejected(
+            f"{path}: {len(report.problems)} 行有误，未导入任何数据", report.problems
+        )
     _upsert(session, wanted, root, existing, report)
     bump_structure_version(session)
     return report
@@ -80,7 +84,8 @@ def _valid_rows(rows: list[tuple[int, dict[str, str]]], report: ImportReport) ->
         code, name = codes.shorten(row.get("code", "")), row.get("name", "")
         reason = codes.check(code) or ("名称为空 (empty name)" if not name else None)
         if reason is None and code in seen:
-            reason = f"重复代码，首次出现在第 {seen[code]} 行 (duplicate code, first on line {seen[code]})"
+            first = seen[code]
+            reason = f"重复代码，首次出现在第 {first} 行 (duplicate code, first on line {first})"
         if reason:
             report.problems.append(Problem(report.source, f"line {line}", reason))
             continue
@@ -164,7 +169,9 @@ def insert_regions(session: Session, rows: list[dict[str, Any]]) -> dict[str, in
 
 
 def _rename(session: Session, names: dict[str, str]) -> int:
-    current = dict(session.execute(select(Region.code, Region.name).where(Region.code.in_(names))).all())
+    current = dict(
+        session.execute(select(Region.code, Region.name).where(Region.code.in_(names))).all()
+    )
     changed = [{"c": code, "n": name} for code, name in names.items() if current.get(code) != name]
     for row in changed:
         session.execute(update(Region).where(Region.code == row["c"]).values(name=row["n"]))

@@ -59,4 +59,3 @@ async def _domain_error(request: Request, exc: DomainError) -> JSONResponse:
     if isinstance(exc, ImportRejected):
         body["problems"] = [p.as_dict() for p in exc.problems[:100]]
     return JSONResponse(body, status_code=exc.status)
-

@@ -8,13 +8,13 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
 from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
 from swagger_ui_bundle import swagger_ui_path
 
+from chengzhi.deps import SessionDep
 from chengzhi.models import Level
 from chengzhi.regions import queries, service
-from chengzhi.web.deps import SessionDep
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
