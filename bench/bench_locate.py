@@ -30,21 +30,28 @@ from chengzhi.geo.index import GridIndex
 
 CENTRE = (106.5, 29.6)
 # (lon, lat, share of grids, spread in degrees) of the urban centres
-CLUSTERS = np.array([
-    [106.55, 29.57, 0.55, 0.22],
-    [106.35, 29.75, 0.20, 0.12],
-    [106.75, 29.45, 0.15, 0.10],
-    [106.45, 29.35, 0.10, 0.08],
-])
+CLUSTERS = np.array(
+    [
+        [106.55, 29.57, 0.55, 0.22],
+        [106.35, 29.75, 0.20, 0.12],
+        [106.75, 29.45, 0.15, 0.10],
+        [106.45, 29.35, 0.10, 0.08],
+    ]
+)
 
 
 def city_boundary(rng: np.random.Generator) -> shapely.Polygon:
     """A wobbly blob of about 1.5° x 1.2° around CENTRE."""
     t = np.linspace(0.0, 2.0 * np.pi, 240, endpoint=False)
-    r = (1.0 + 0.12 * np.sin(3 * t + rng.uniform(0, 6)) + 0.08 * np.sin(5 * t + rng.uniform(0, 6))
-         + 0.05 * np.sin(11 * t))
-    return shapely.Polygon(np.column_stack([CENTRE[0] + 0.75 * r * np.cos(t),
-                                            CENTRE[1] + 0.60 * r * np.sin(t)]))
+    r = (
+        1.0
+        + 0.12 * np.sin(3 * t + rng.uniform(0, 6))
+        + 0.08 * np.sin(5 * t + rng.uniform(0, 6))
+        + 0.05 * np.sin(11 * t)
+    )
+    return shapely.Polygon(
+        np.column_stack([CENTRE[0] + 0.75 * r * np.cos(t), CENTRE[1] + 0.60 * r * np.sin(t)])
+    )
 
 
 def _seeds(n: int, boundary: shapely.Polygon, rng: np.random.Generator) -> NDArray[np.float64]:
@@ -75,8 +82,9 @@ def synthetic_grids(n: int, seed: int = 0) -> tuple[NDArray[np.object_], shapely
     return cells, boundary
 
 
-def sample_points(grids: NDArray[np.object_], n: int, seed: int = 1,
-                  uniform_share: float = 0.1) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def sample_points(
+    grids: NDArray[np.object_], n: int, seed: int = 1, uniform_share: float = 0.1
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Population-weighted points (inside random grids) plus a uniform share over the bbox."""
     rng = np.random.default_rng(seed)
     minx, miny, maxx, maxy = shapely.bounds(grids).T
@@ -98,8 +106,12 @@ def sample_points(grids: NDArray[np.object_], n: int, seed: int = 1,
     return np.concatenate([x, ux])[order], np.concatenate([y, uy])[order]
 
 
-def strtree_locate(tree: shapely.STRtree, ids: NDArray[np.int64], lon: NDArray[np.float64],
-                   lat: NDArray[np.float64]) -> NDArray[np.int64]:
+def strtree_locate(
+    tree: shapely.STRtree,
+    ids: NDArray[np.int64],
+    lon: NDArray[np.float64],
+    lat: NDArray[np.float64],
+) -> NDArray[np.int64]:
     """The plain shapely baseline: one id per point, -1 when no grid contains it."""
     point, grid = tree.query(shapely.points(lon, lat), predicate="within")
     out = np.full(len(lon), -1, dtype=np.int64)
@@ -148,13 +160,20 @@ def bench_full(n_grids: int, n_points: int) -> None:
     print(f"speed-up              {t_base / t_ours:>12.1f} x")
     print(f"inside a grid         {np.mean(ours >= 0):>12.1%}")
     same = int(np.sum(ours == base))
-    print(f"identical answers     {same:>12,} / {n_points:,}"
-          f"  {'OK' if same == n_points else 'MISMATCH'}")
+    print(
+        f"identical answers     {same:>12,} / {n_points:,}"
+        f"  {'OK' if same == n_points else 'MISMATCH'}"
+    )
     single_point(index, lon, lat, ours)
 
 
-def single_point(index: GridIndex, lon: NDArray[np.float64], lat: NDArray[np.float64],
-                 expected: NDArray[np.int64], n: int = 20_000) -> None:
+def single_point(
+    index: GridIndex,
+    lon: NDArray[np.float64],
+    lat: NDArray[np.float64],
+    expected: NDArray[np.int64],
+    n: int = 20_000,
+) -> None:
     """Median / p90 latency of locate_one, timed per call."""
     xs, ys = lon[:n].tolist(), lat[:n].tolist()
     times, wrong = [], 0
@@ -166,14 +185,18 @@ def single_point(index: GridIndex, lon: NDArray[np.float64], lat: NDArray[np.flo
         wrong += got != expected[i]
     times.sort()
     p90 = times[int(0.9 * len(times))]
-    print(f"locate_one median     {statistics.median(times) / 1e3:>12.2f} µs   "
-          f"p90 {p90 / 1e3:.2f} µs   (differs from locate: {wrong})")
+    print(
+        f"locate_one median     {statistics.median(times) / 1e3:>12.2f} µs   "
+        f"p90 {p90 / 1e3:.2f} µs   (differs from locate: {wrong})"
+    )
 
 
 def bench_scales(scales: list[int], n_points: int) -> None:
     print("\nscaling (same number of points per size)")
-    print(f"{'grids':>10} {'build s':>9} {'nbytes MB':>10} {'locate pts/s':>14} "
-          f"{'STRtree pts/s':>14} {'ratio':>7}")
+    print(
+        f"{'grids':>10} {'build s':>9} {'nbytes MB':>10} {'locate pts/s':>14} "
+        f"{'STRtree pts/s':>14} {'ratio':>7}"
+    )
     for n in scales:
         grids, _ = synthetic_grids(n, seed=0)
         ids = np.arange(len(grids), dtype=np.int64)
@@ -184,16 +207,21 @@ def bench_scales(scales: list[int], n_points: int) -> None:
         t_ours = best_time(functools.partial(index.locate, lon, lat))
         tree = shapely.STRtree(grids)
         t_base = best_time(functools.partial(strtree_locate, tree, ids, lon, lat), repeat=1)
-        print(f"{len(grids):>10,} {build_s:>9.2f} {index.nbytes / 1e6:>10.1f} "
-              f"{n_points / t_ours:>14,.0f} {n_points / t_base:>14,.0f} {t_base / t_ours:>7.1f}")
+        print(
+            f"{len(grids):>10,} {build_s:>9.2f} {index.nbytes / 1e6:>10.1f} "
+            f"{n_points / t_ours:>14,.0f} {n_points / t_base:>14,.0f} {t_base / t_ours:>7.1f}"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grids", type=int, default=120_000)
     parser.add_argument("--points", type=int, default=1_000_000)
-    parser.add_argument("--scales", default="2000,8000,120000",
-                        help="comma-separated grid counts for the scaling table ('' to skip)")
+    parser.add_argument(
+        "--scales",
+        default="2000,8000,120000",
+        help="comma-separated grid counts for the scaling table ('' to skip)",
+    )
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):  # the targets are per core: measure on one
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
@@ -202,8 +230,10 @@ def main() -> None:
         scales = [int(s) for s in args.scales.split(",") if s]
         bench_scales(scales, args.points)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
-    print(f"\n(pinned to {cores} core; shapely {shapely.__version__}, numpy {np.__version__}; "
-          f"best of 3 runs for locate, of 2 for the baseline)")
+    print(
+        f"\n(pinned to {cores} core; shapely {shapely.__version__}, numpy {np.__version__}; "
+        f"best of 3 runs for locate, of 2 for the baseline)"
+    )
 
 
 if __name__ == "__main__":

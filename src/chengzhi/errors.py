@@ -46,3 +46,13 @@ class Problem:
 
     def as_dict(self) -> dict[str, str]:
         return {"source": self.source, "where": self.where, "reason": self.reason}
+
+
+class Forbidden(DomainError):
+    """The actor's role may not do this (HTTP 403)."""
+
+    status = 403
+
+
+class InvalidTransition(Conflict):
+    """The action does not apply to a case in its current status (HTTP 409)."""

@@ -81,8 +81,17 @@ def test_the_inverse_beats_the_one_step_approximation():
     assert naive.max() > 0.5 > exact.max()
 
 
-@pytest.mark.parametrize("lon, lat", [(2.3522, 48.8566), (-74.006, 40.7128), (139.6917, 35.6895),
-                                      (151.2093, -33.8688), (100.0, 0.5), (70.0, 39.0)])
+@pytest.mark.parametrize(
+    "lon, lat",
+    [
+        (2.3522, 48.8566),
+        (-74.006, 40.7128),
+        (139.6917, 35.6895),
+        (151.2093, -33.8688),
+        (100.0, 0.5),
+        (70.0, 39.0),
+    ],
+)
 def test_points_outside_china_are_unchanged(lon, lat):
     assert bool(out_of_china(lon, lat))
     assert wgs84_to_gcj02(lon, lat) == (lon, lat)

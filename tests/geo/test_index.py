@@ -24,21 +24,31 @@ def voronoi_city(n: int, seed: int) -> NDArray[np.object_]:
     rng = np.random.default_rng(seed)
     t = np.linspace(0, 2 * np.pi, 90, endpoint=False)
     r = 1.0 + 0.35 * np.sin(5 * t)
-    outline = shapely.Polygon(np.column_stack([106.5 + 0.3 * r * np.cos(t),
-                                               29.6 + 0.25 * r * np.sin(t)]))
-    seeds = np.vstack([rng.normal([106.5, 29.6], 0.05, size=(4 * n, 2)),
-                       rng.uniform([106.1, 29.2], [106.9, 30.0], size=(n, 2))])
+    outline = shapely.Polygon(
+        np.column_stack([106.5 + 0.3 * r * np.cos(t), 29.6 + 0.25 * r * np.sin(t)])
+    )
+    seeds = np.vstack(
+        [
+            rng.normal([106.5, 29.6], 0.05, size=(4 * n, 2)),
+            rng.uniform([106.1, 29.2], [106.9, 30.0], size=(n, 2)),
+        ]
+    )
     seeds = seeds[shapely.contains_xy(outline, seeds[:, 0], seeds[:, 1])][:n]
-    cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(seeds),
-                                                       extend_to=outline))
+    cells = shapely.get_parts(
+        shapely.voronoi_polygons(shapely.multipoints(seeds), extend_to=outline)
+    )
     bend = np.linspace(106.1, 106.9, 60)
     river = shapely.LineString(np.column_stack([bend, 29.62 + 0.03 * np.sin(bend * 40)]))
     cells = shapely.difference(shapely.intersection(cells, outline), river.buffer(0.002))
     return cells[~shapely.is_empty(cells)]
 
 
-def truth(polygons: NDArray[np.object_], ids: NDArray[np.int64], x: NDArray[np.float64],
-          y: NDArray[np.float64]) -> NDArray[np.int64]:
+def truth(
+    polygons: NDArray[np.object_],
+    ids: NDArray[np.int64],
+    x: NDArray[np.float64],
+    y: NDArray[np.float64],
+) -> NDArray[np.int64]:
     """Shapely's answer: the id of the polygon containing each point, -1 for none."""
     point, poly = shapely.STRtree(polygons).query(shapely.points(x, y), predicate="within")
     assert len(np.unique(point)) == len(point), "test polygons overlap"
@@ -47,8 +57,9 @@ def truth(polygons: NDArray[np.object_], ids: NDArray[np.int64], x: NDArray[np.f
     return out
 
 
-def near_boundary(polygons: NDArray[np.object_], x: NDArray[np.float64],
-                  y: NDArray[np.float64], tol: float = 1e-9) -> NDArray[np.bool_]:
+def near_boundary(
+    polygons: NDArray[np.object_], x: NDArray[np.float64], y: NDArray[np.float64], tol: float = 1e-9
+) -> NDArray[np.bool_]:
     tree = shapely.STRtree(shapely.boundary(polygons))
     point, _ = tree.query(shapely.points(x, y), predicate="dwithin", distance=tol)
     out = np.zeros(len(x), dtype=bool)
@@ -56,8 +67,9 @@ def near_boundary(polygons: NDArray[np.object_], x: NDArray[np.float64],
     return out
 
 
-def points_in_and_around(polygons: NDArray[np.object_], n: int,
-                         seed: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def points_in_and_around(
+    polygons: NDArray[np.object_], n: int, seed: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Mostly points inside random polygons (so small dense cells get tested), plus a share
     spread over and beyond the bounding box."""
     rng = np.random.default_rng(seed)
@@ -72,14 +84,21 @@ def points_in_and_around(polygons: NDArray[np.object_], n: int,
     return x, y
 
 
-def assert_exact(index: GridIndex, polygons: NDArray[np.object_], ids: NDArray[np.int64],
-                 x: NDArray[np.float64], y: NDArray[np.float64]) -> None:
+def assert_exact(
+    index: GridIndex,
+    polygons: NDArray[np.object_],
+    ids: NDArray[np.int64],
+    x: NDArray[np.float64],
+    y: NDArray[np.float64],
+) -> None:
     got = index.locate(x, y)
     want = truth(polygons, ids, x, y)
     clear = ~near_boundary(polygons, x, y)
     wrong = np.flatnonzero(clear & (got != want))
-    assert len(wrong) == 0, f"{len(wrong)} wrong, e.g. point {x[wrong[0]]!r}, {y[wrong[0]]!r}: " \
-                            f"got {got[wrong[0]]}, shapely says {want[wrong[0]]}"
+    assert len(wrong) == 0, (
+        f"{len(wrong)} wrong, e.g. point {x[wrong[0]]!r}, {y[wrong[0]]!r}: "
+        f"got {got[wrong[0]]}, shapely says {want[wrong[0]]}"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -92,12 +111,14 @@ def city() -> tuple[NDArray[np.object_], NDArray[np.int64], GridIndex]:
 def holes_and_parts() -> tuple[list[shapely.Geometry], NDArray[np.int64]]:
     """A polygon with a hole holding an enclave, a two-part MultiPolygon, and a neighbour with
     an empty hole.  Axis-aligned on round coordinates: many collinear, touching edges."""
-    ring_with_hole = shapely.Polygon(shapely.box(0, 0, 10, 10).exterior.coords,
-                                     [shapely.box(3, 3, 7, 7).exterior.coords])
+    ring_with_hole = shapely.Polygon(
+        shapely.box(0, 0, 10, 10).exterior.coords, [shapely.box(3, 3, 7, 7).exterior.coords]
+    )
     enclave = shapely.box(4, 4, 6, 6)  # a ring-shaped gap around it belongs to nobody
     two_parts = shapely.MultiPolygon([shapely.box(10, 0, 12, 2), shapely.box(10, 8, 12, 10)])
-    empty_hole = shapely.Polygon(shapely.box(12, 0, 20, 10).exterior.coords,
-                                 [shapely.box(14, 2, 18, 8).exterior.coords])
+    empty_hole = shapely.Polygon(
+        shapely.box(12, 0, 20, 10).exterior.coords, [shapely.box(14, 2, 18, 8).exterior.coords]
+    )
     nothing = shapely.Polygon()  # an empty grid is allowed and contains nothing
     return [ring_with_hole, enclave, two_parts, empty_hole, nothing], np.array([11, 22, 33, 44, 55])
 
@@ -113,11 +134,14 @@ def test_voronoi_city_matches_shapely(city):
     assert (index.locate(x, y) >= 0).mean() > 0.6  # the test is not vacuous
 
 
-@pytest.mark.parametrize("options", [
-    {"max_depth": 4},  # shallow: leaves keep hundreds of edges
-    {"leaf_fraction": 1 / 64, "raster_level": 4},  # deep, with a small raster
-    {"leaf_fraction": 1.0, "raster_level": 11},  # coarse leaves, raster deeper than the tree
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"max_depth": 4},  # shallow: leaves keep hundreds of edges
+        {"leaf_fraction": 1 / 64, "raster_level": 4},  # deep, with a small raster
+        {"leaf_fraction": 1.0, "raster_level": 11},  # coarse leaves, raster deeper than the tree
+    ],
+)
 def test_build_options_change_speed_not_answers(city, options):
     polygons, ids, _ = city
     index = GridIndex.build(polygons, ids, **options)
@@ -140,8 +164,16 @@ def test_holes_enclaves_and_multipolygons_match_shapely():
     rng = np.random.default_rng(2)
     x, y = rng.uniform(-1, 21, 4000), rng.uniform(-1, 11, 4000)
     assert_exact(index, np.array(polygons, dtype=object), ids, x, y)
-    named = {(5, 5): 22, (3.5, 5): -1, (1, 1): 11, (11, 1): 33, (11, 5): -1, (16, 5): -1,
-             (13, 1): 44, (25, 5): -1}
+    named = {
+        (5, 5): 22,
+        (3.5, 5): -1,
+        (1, 1): 11,
+        (11, 1): 33,
+        (11, 5): -1,
+        (16, 5): -1,
+        (13, 1): 44,
+        (25, 5): -1,
+    }
     for (px, py), want in named.items():
         assert index.locate([px], [py])[0] == want, (px, py)
         assert index.locate_one(px, py) == want, (px, py)
@@ -159,8 +191,10 @@ def test_axis_aligned_block_grid_matches_shapely():
     inner = np.flatnonzero(xs.ravel() > 116.0)[:200]  # the left wall is shared with a block
     wall_x, wall_y = xs.ravel()[inner], ys.ravel()[inner] + 0.005
     got = index.locate(wall_x, wall_y)
-    either = truth(polygons, ids, wall_x + 1e-7, wall_y), truth(polygons, ids, wall_x - 1e-7,
-                                                                 wall_y)
+    either = (
+        truth(polygons, ids, wall_x + 1e-7, wall_y),
+        truth(polygons, ids, wall_x - 1e-7, wall_y),
+    )
     assert ((got == either[0]) | (got == either[1])).all()
 
 
@@ -173,16 +207,20 @@ def test_reference_points_moved_off_edges_stay_exact(city, monkeypatch):
     assert (index._leaves.code != 0).mean() > 0.3
     x, y = points_in_and_around(polygons, 5000, seed=8)
     assert_exact(index, polygons, ids, x, y)
-    assert [index.locate_one(a, b) for a, b in zip(x[:500], y[:500], strict=True)] == \
-        index.locate(x[:500], y[:500]).tolist()
+    assert [index.locate_one(a, b) for a, b in zip(x[:500], y[:500], strict=True)] == index.locate(
+        x[:500], y[:500]
+    ).tolist()
 
 
-@pytest.mark.parametrize("corner, crossings", [
-    ([(1, -1), (1, 0), (1, 1)], {1}),      # the walk passes straight through a vertex
-    ([(0.5, -1), (1, 0), (1.5, -1)], {0, 2}),  # it grazes a vertex from above
-    ([(0.5, 1), (1, 0), (1.5, 1)], {0, 2}),    # ... or from below
-    ([(1, -1), (1, 0), (1.5, 0), (1.5, 1)], {1}),  # it runs along an edge, then across
-])
+@pytest.mark.parametrize(
+    "corner, crossings",
+    [
+        ([(1, -1), (1, 0), (1, 1)], {1}),  # the walk passes straight through a vertex
+        ([(0.5, -1), (1, 0), (1.5, -1)], {0, 2}),  # it grazes a vertex from above
+        ([(0.5, 1), (1, 0), (1.5, 1)], {0, 2}),  # ... or from below
+        ([(1, -1), (1, 0), (1.5, 0), (1.5, 1)], {1}),  # it runs along an edge, then across
+    ],
+)
 def test_a_walk_through_a_vertex_is_counted_consistently(corner, crossings):
     # the walk goes from (0, 0) to (2, 0); only the parity of the count matters
     a, b = np.array(corner[:-1], dtype=float), np.array(corner[1:], dtype=float)
@@ -228,8 +266,9 @@ def test_locate_one_equals_locate(city):
 # ------------------------------------------------------------------ nearest
 
 
-def brute_nearest(polygons: NDArray[np.object_], ids: NDArray[np.int64], x: float,
-                  y: float) -> tuple[int, float]:
+def brute_nearest(
+    polygons: NDArray[np.object_], ids: NDArray[np.int64], x: float, y: float
+) -> tuple[int, float]:
     """Nearest polygon in the point's local equirectangular frame, measured by shapely."""
     k = math.cos(math.radians(y))
     scaled = shapely.transform(polygons, lambda xy: (xy - [x, y]) * [k, 1.0])
@@ -250,7 +289,8 @@ def test_nearest_for_outside_points_is_the_truly_nearest(city):
         want_id, want_m = brute_nearest(polygons, ids, x[i], y[i])
         assert dist[i] == pytest.approx(want_m, rel=1e-7, abs=1e-6)
         assert near[i] == want_id or dist[i] == pytest.approx(
-            brute_nearest(polygons[ids == near[i]], ids[ids == near[i]], x[i], y[i])[1])
+            brute_nearest(polygons[ids == near[i]], ids[ids == near[i]], x[i], y[i])[1]
+        )
 
 
 def test_nearest_inside_is_the_containing_grid_at_zero_metres(city):

@@ -39,10 +39,28 @@ def _offset(lon: FloatArray, lat: FloatArray) -> tuple[FloatArray, FloatArray]:
     x, y = lon - 105.0, lat - 35.0
     x_pi, y_pi = x * math.pi, y * math.pi
     common = 20.0 * np.sin(6.0 * x_pi) + 20.0 * np.sin(2.0 * x_pi)
-    d_lat = (common + 20.0 * np.sin(y_pi) + 40.0 * np.sin(y_pi / 3.0)
-             + 160.0 * np.sin(y_pi / 12.0) + 320.0 * np.sin(y_pi / 30.0)) * 2.0 / 3.0
-    d_lon = (common + 20.0 * np.sin(x_pi) + 40.0 * np.sin(x_pi / 3.0)
-             + 150.0 * np.sin(x_pi / 12.0) + 300.0 * np.sin(x_pi / 30.0)) * 2.0 / 3.0
+    d_lat = (
+        (
+            common
+            + 20.0 * np.sin(y_pi)
+            + 40.0 * np.sin(y_pi / 3.0)
+            + 160.0 * np.sin(y_pi / 12.0)
+            + 320.0 * np.sin(y_pi / 30.0)
+        )
+        * 2.0
+        / 3.0
+    )
+    d_lon = (
+        (
+            common
+            + 20.0 * np.sin(x_pi)
+            + 40.0 * np.sin(x_pi / 3.0)
+            + 150.0 * np.sin(x_pi / 12.0)
+            + 300.0 * np.sin(x_pi / 30.0)
+        )
+        * 2.0
+        / 3.0
+    )
     root = np.sqrt(np.abs(x))
     d_lat += -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * root
     d_lon += 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * root
@@ -77,8 +95,9 @@ def _inverse(lon: FloatArray, lat: FloatArray) -> tuple[FloatArray, FloatArray]:
 def wgs84_to_gcj02(lon: float, lat: float) -> tuple[float, float]: ...
 @overload
 def wgs84_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[FloatArray, FloatArray]: ...
-def wgs84_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[FloatArray, FloatArray] | tuple[
-        float, float]:
+def wgs84_to_gcj02(
+    lon: ArrayLike, lat: ArrayLike
+) -> tuple[FloatArray, FloatArray] | tuple[float, float]:
     """WGS-84 (GPS) lon/lat → GCJ-02 lon/lat."""
     x, y = _arrays(lon, lat)
     out = _forward(x, y, ~out_of_china(x, y))
@@ -89,21 +108,22 @@ def wgs84_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[FloatArray, FloatArr
 def gcj02_to_wgs84(lon: float, lat: float) -> tuple[float, float]: ...
 @overload
 def gcj02_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> tuple[FloatArray, FloatArray]: ...
-def gcj02_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> tuple[FloatArray, FloatArray] | tuple[
-        float, float]:
+def gcj02_to_wgs84(
+    lon: ArrayLike, lat: ArrayLike
+) -> tuple[FloatArray, FloatArray] | tuple[float, float]:
     """GCJ-02 lon/lat → WGS-84 lon/lat (iterative exact inverse, error far below 0.5 m)."""
     x, y = _arrays(lon, lat)
     return _like(lon, lat, _inverse(x, y))
 
 
 def _arrays(lon: ArrayLike, lat: ArrayLike) -> tuple[FloatArray, FloatArray]:
-    x, y = np.broadcast_arrays(np.asarray(lon, dtype=np.float64),
-                               np.asarray(lat, dtype=np.float64))
+    x, y = np.broadcast_arrays(np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64))
     return np.atleast_1d(x).astype(np.float64), np.atleast_1d(y).astype(np.float64)
 
 
-def _like(lon: ArrayLike, lat: ArrayLike, out: tuple[FloatArray, ...]
-          ) -> tuple[FloatArray, FloatArray] | tuple[float, float]:
+def _like(
+    lon: ArrayLike, lat: ArrayLike, out: tuple[FloatArray, ...]
+) -> tuple[FloatArray, FloatArray] | tuple[float, float]:
     """Floats back for scalar input, arrays of the input's shape otherwise."""
     if np.ndim(lon) == 0 and np.ndim(lat) == 0:
         return float(out[0][0]), float(out[1][0])

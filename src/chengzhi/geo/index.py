@@ -52,12 +52,13 @@ _LEAF_EDGES = 8
 # rounding of a point's cell address (~1e-15), far below any cell size (2**-30 at the least).
 _GROW = 1e-9
 # Child quadrant q of a cell: x offset q & 1, y offset q >> 1.
-_QX = np.array([0, 1, 0, 1])
-_QY = np.array([0, 0, 1, 1])
+_QX = np.array([0, 1, 0, 1], dtype=np.int32)
+_QY = np.array([0, 0, 1, 1], dtype=np.int32)
 # Cells are split in chunks of about this many (cell, edge) pairs: temporaries stay in cache.
 _CHUNK_PAIRS = 1 << 16
 
 IntArray = NDArray[np.int64]
+Ints = NDArray[np.integer[Any]]  # cell addresses and edge ids are int32 where memory counts
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 # points set aside for a leaf test: (point index, ix, iy, leaf index)
@@ -121,8 +122,9 @@ def _merge_shared(a: FloatArray, b: FloatArray, owner: NDArray[np.int32]) -> _Ed
     order = np.lexsort((s[:, 1], s[:, 0]))
     a, b, owner = a[order], b[order], owner[order]
     a0, a1, b0, b1 = a[:-1], a[1:], b[:-1], b[1:]
-    same = (((a0 == b1).all(axis=1) & (b0 == a1).all(axis=1))
-            | ((a0 == a1).all(axis=1) & (b0 == b1).all(axis=1)))
+    same = ((a0 == b1).all(axis=1) & (b0 == a1).all(axis=1)) | (
+        (a0 == a1).all(axis=1) & (b0 == b1).all(axis=1)
+    )
     match = np.append(same, False)
     before = np.insert(match[:-1], 0, False)
     after = np.append(match[1:], False)
@@ -130,9 +132,14 @@ def _merge_shared(a: FloatArray, b: FloatArray, owner: NDArray[np.int32]) -> _Ed
     right = np.full(len(a), -1, dtype=np.int32)
     right[first] = owner[np.flatnonzero(first) + 1]
     keep = ~np.insert(first[:-1], 0, False)
-    return _Edges(np.ascontiguousarray(a[keep, 0]), np.ascontiguousarray(a[keep, 1]),
-                  np.ascontiguousarray(b[keep, 0]), np.ascontiguousarray(b[keep, 1]),
-                  owner[keep], right[keep])
+    return _Edges(
+        np.ascontiguousarray(a[keep, 0]),
+        np.ascontiguousarray(a[keep, 1]),
+        np.ascontiguousarray(b[keep, 0]),
+        np.ascontiguousarray(b[keep, 1]),
+        owner[keep],
+        right[keep],
+    )
 
 
 def _edge_scale(geoms: NDArray[np.object_], edges: _Edges, lat: float) -> FloatArray:
@@ -153,8 +160,9 @@ def _csr_take(starts: IntArray, counts: IntArray) -> IntArray:
     return np.repeat(starts - (ends - counts), counts) + np.arange(total)
 
 
-def _crossings(qx: FloatArray, qy: FloatArray, ax: FloatArray, ay: FloatArray,
-               bx: FloatArray, by: FloatArray) -> tuple[BoolArray, FloatArray]:
+def _crossings(
+    qx: FloatArray, qy: FloatArray, ax: FloatArray, ay: FloatArray, bx: FloatArray, by: FloatArray
+) -> tuple[BoolArray, FloatArray]:
     """Does the walk from the origin to q cross edge a→b?  Also returns orient(a, b, q).
 
     Coordinates are relative to the walk's start (a reference point); arguments broadcast.  An
@@ -176,8 +184,9 @@ def _crosses(qx: float, qy: float, ax: float, ay: float, bx: float, by: float) -
     return (qx * ay - qy * ax > 0) != (qx * by - qy * bx > 0) and turn_start * turn_q < 0
 
 
-def _resolve(start: NDArray[np.int32], target: IntArray, edge: IntArray, edges: _Edges,
-             n_polygons: int) -> NDArray[np.int32]:
+def _resolve(
+    start: NDArray[np.int32], target: IntArray, edge: Ints, edges: _Edges, n_polygons: int
+) -> NDArray[np.int32]:
     """Polygon of each walk's end, from the polygon `start` at its beginning.
 
     (target[k], edge[k]) lists the crossings of all walks.  A polygon whose boundary was crossed
@@ -198,20 +207,29 @@ def _resolve(start: NDArray[np.int32], target: IntArray, edge: IntArray, edges: 
     return np.where(moved | (start < 0), entered, start)
 
 
-def _touches(ax: FloatArray, ay: FloatArray, bx: FloatArray, by: FloatArray,
-             cx: NDArray[np.floating[Any]], cy: NDArray[np.floating[Any]], hx: float,
-             hy: float) -> BoolArray:
+def _touches(
+    ax: FloatArray,
+    ay: FloatArray,
+    bx: FloatArray,
+    by: FloatArray,
+    cx: NDArray[np.floating[Any]],
+    cy: NDArray[np.floating[Any]],
+    hx: float,
+    hy: float,
+) -> BoolArray:
     """Does segment a-b meet the box of centre c and half sizes hx, hy?  (Broadcasts.)
 
     Separating axes: the two box axes (bounding boxes overlap) and the segment's normal.
     """
     nx, ny = ay - by, bx - ax
-    return ((np.abs(cx - 0.5 * (ax + bx)) <= hx + 0.5 * np.abs(bx - ax))
-            & (np.abs(cy - 0.5 * (ay + by)) <= hy + 0.5 * np.abs(by - ay))
-            & (np.abs(nx * (cx - ax) + ny * (cy - ay)) <= np.abs(nx) * hx + np.abs(ny) * hy))
+    return (
+        (np.abs(cx - 0.5 * (ax + bx)) <= hx + 0.5 * np.abs(bx - ax))
+        & (np.abs(cy - 0.5 * (ay + by)) <= hy + 0.5 * np.abs(by - ay))
+        & (np.abs(nx * (cx - ax) + ny * (cy - ay)) <= np.abs(nx) * hx + np.abs(ny) * hy)
+    )
 
 
-def _segment_dist2(px: FloatArray, py: FloatArray, e: IntArray, edges: _Edges) -> FloatArray:
+def _segment_dist2(px: FloatArray, py: FloatArray, e: Ints, edges: _Edges) -> FloatArray:
     """Squared distance (degrees²) from points to edges; used to keep reference points clear."""
     ax, ay = edges.ax[e], edges.ay[e]
     ex, ey = edges.bx[e] - ax, edges.by[e] - ay
@@ -245,8 +263,9 @@ class _Frame:
         """Width and height of the level's cells (exact: powers of two of the root's)."""
         return math.ldexp(self.width, -level), math.ldexp(self.height, -level)
 
-    def ref_point(self, level: int | IntArray, ix: IntArray, iy: IntArray,
-                  code: NDArray[np.uint8] | int) -> tuple[FloatArray, FloatArray]:
+    def ref_point(
+        self, level: int | IntArray, ix: Ints, iy: Ints, code: NDArray[np.uint8] | int
+    ) -> tuple[FloatArray, FloatArray]:
         """Reference point `code` of cells (ix, iy); level may vary per cell."""
         w, h = np.ldexp(self.width, -level), np.ldexp(self.height, -level)
         return self.x0 + (ix + _REF_FX[code]) * w, self.y0 + (iy + _REF_FY[code]) * h
@@ -256,12 +275,12 @@ class _Frame:
 class _Cells:
     """Mixed cells of one level: position, reference point (code, label) and their edges."""
 
-    ix: IntArray
-    iy: IntArray
+    ix: NDArray[np.int32]
+    iy: NDArray[np.int32]
     code: NDArray[np.uint8]
     label: NDArray[np.int32]
     e_ptr: IntArray  # CSR offsets into e_idx, len(cells) + 1
-    e_idx: IntArray
+    e_idx: NDArray[np.int32]
 
     def __len__(self) -> int:
         return len(self.ix)
@@ -269,8 +288,14 @@ class _Cells:
     def take(self, sel: IntArray) -> _Cells:
         starts, counts = self.e_ptr[sel], self.e_ptr[sel + 1] - self.e_ptr[sel]
         ptr = np.concatenate([[0], np.cumsum(counts)])
-        return _Cells(self.ix[sel], self.iy[sel], self.code[sel], self.label[sel], ptr,
-                      self.e_idx[_csr_take(starts, counts)])
+        return _Cells(
+            self.ix[sel],
+            self.iy[sel],
+            self.code[sel],
+            self.label[sel],
+            ptr,
+            self.e_idx[_csr_take(starts, counts)],
+        )
 
     def chunks(self) -> Iterator[_Cells]:
         """Consecutive slices (views) holding about _CHUNK_PAIRS edges each."""
@@ -278,17 +303,28 @@ class _Cells:
         bounds = np.unique(np.concatenate([cuts.clip(0, len(self)), [len(self)]]))
         for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
             e0, e1 = self.e_ptr[lo], self.e_ptr[hi]
-            yield _Cells(self.ix[lo:hi], self.iy[lo:hi], self.code[lo:hi], self.label[lo:hi],
-                         self.e_ptr[lo:hi + 1] - e0, self.e_idx[e0:e1])
+            yield _Cells(
+                self.ix[lo:hi],
+                self.iy[lo:hi],
+                self.code[lo:hi],
+                self.label[lo:hi],
+                self.e_ptr[lo : hi + 1] - e0,
+                self.e_idx[e0:e1],
+            )
 
     @staticmethod
     def concat(parts: list[_Cells]) -> _Cells:
         """One _Cells from a non-empty list of them."""
         counts = np.concatenate([np.diff(p.e_ptr) for p in parts])
         cat = np.concatenate
-        return _Cells(cat([p.ix for p in parts]), cat([p.iy for p in parts]),
-                      cat([p.code for p in parts]), cat([p.label for p in parts]),
-                      np.concatenate([[0], np.cumsum(counts)]), cat([p.e_idx for p in parts]))
+        return _Cells(
+            cat([p.ix for p in parts]),
+            cat([p.iy for p in parts]),
+            cat([p.code for p in parts]),
+            cat([p.label for p in parts]),
+            np.concatenate([[0], np.cumsum(counts)]),
+            cat([p.e_idx for p in parts]),
+        )
 
 
 @dataclass(frozen=True)
@@ -298,7 +334,7 @@ class _Pairs:
     rx: FloatArray  # per cell
     ry: FloatArray
     cell: IntArray  # per pair from here on
-    edge: IntArray
+    edge: NDArray[np.int32]
     ax: FloatArray
     ay: FloatArray
     bx: FloatArray
@@ -310,8 +346,16 @@ class _Pairs:
         cell = np.repeat(np.arange(len(cells)), np.diff(cells.e_ptr))
         e = cells.e_idx
         prx, pry = rx[cell], ry[cell]
-        return cls(rx, ry, cell, e, edges.ax[e] - prx, edges.ay[e] - pry,
-                   edges.bx[e] - prx, edges.by[e] - pry)
+        return cls(
+            rx,
+            ry,
+            cell,
+            e,
+            edges.ax[e] - prx,
+            edges.ay[e] - pry,
+            edges.bx[e] - prx,
+            edges.by[e] - pry,
+        )
 
 
 @dataclass
@@ -330,6 +374,39 @@ class _Leaves:
 
 
 @dataclass
+class _LeafParts:
+    """Leaves as the chunks produce them, joined once at the end (kept lean meanwhile)."""
+
+    level: list[NDArray[np.uint8]] = field(default_factory=list)
+    code: list[NDArray[np.uint8]] = field(default_factory=list)
+    label: list[NDArray[np.int32]] = field(default_factory=list)
+    count: list[NDArray[np.int32]] = field(default_factory=list)
+    e_idx: list[NDArray[np.int32]] = field(default_factory=list)
+    n: int = 0
+
+    def add(self, level: int, cells: _Cells) -> None:
+        self.level.append(np.full(len(cells), level, dtype=np.uint8))
+        self.code.append(cells.code)
+        self.label.append(cells.label)
+        self.count.append(np.diff(cells.e_ptr).astype(np.int32))
+        self.e_idx.append(cells.e_idx)
+        self.n += len(cells)
+
+    def collect(self) -> _Leaves:
+        """All leaves in one set of arrays, in the order their table values refer to."""
+        count = np.concatenate(self.count)
+        small = count.sum() < 2**31  # then int32 offsets halve the pointer array
+        ptr = np.concatenate([[0], np.cumsum(count, dtype=np.int64)])
+        return _Leaves(
+            np.concatenate(self.level),
+            np.concatenate(self.code),
+            np.concatenate(self.label),
+            ptr.astype(np.int32) if small else ptr,
+            np.concatenate(self.e_idx),
+        )
+
+
+@dataclass
 class _Builder:
     """Splits the quadtree level by level, collecting child tables and leaves."""
 
@@ -339,8 +416,7 @@ class _Builder:
     leaf_fraction: float
     n_polygons: int
     tables: list[NDArray[np.int32]] = field(default_factory=list)
-    leaves: list[tuple[int, _Cells]] = field(default_factory=list)
-    n_leaves: int = 0
+    leaves: _LeafParts = field(default_factory=_LeafParts)
 
     def run(self, cells: _Cells, level: int) -> None:
         """Split level after level until every mixed cell has become a leaf."""
@@ -354,18 +430,9 @@ class _Builder:
             self.tables.append(np.concatenate(rows))
             cells, level = _Cells.concat(parts), level + 1
 
-    def collect_leaves(self) -> _Leaves:
-        """All leaves in one set of arrays, in the order their table values refer to."""
-        parts = [cells for _, cells in self.leaves]
-        level = [np.full(len(cells), lvl, dtype=np.uint8) for lvl, cells in self.leaves]
-        leaves = _Cells.concat(parts)
-        small = leaves.e_ptr[-1] < 2**31  # then int32 offsets halve the pointer array
-        return _Leaves(np.concatenate(level), leaves.code, leaves.label,
-                       leaves.e_ptr.astype(np.int32) if small else leaves.e_ptr,
-                       leaves.e_idx.astype(np.int32))
-
-    def _split(self, level: int, cells: _Cells,
-               node_offset: int) -> tuple[NDArray[np.int32], _Cells]:
+    def _split(
+        self, level: int, cells: _Cells, node_offset: int
+    ) -> tuple[NDArray[np.int32], _Cells]:
         """Children of `cells`: their table rows (4 values per cell) and the ones to split next."""
         pairs = _Pairs.of(self.frame, level, cells, self.edges)
         hit = self._child_hits(level, cells, pairs)
@@ -378,8 +445,7 @@ class _Builder:
         leaf = self._is_leaf(level + 1, children)
         values = -labels - 2  # pure children: their encoded label
         values[slot] = self._encode_mixed(leaf, node_offset)
-        self.leaves.append((level + 1, children.take(np.flatnonzero(leaf))))
-        self.n_leaves += int(leaf.sum())
+        self.leaves.add(level + 1, children.take(np.flatnonzero(leaf)))
         return values.reshape(4, -1).T.reshape(-1), children.take(np.flatnonzero(~leaf))
 
     def _child_hits(self, level: int, cells: _Cells, pairs: _Pairs) -> BoolArray:
@@ -389,18 +455,27 @@ class _Builder:
         # centres of the 4 children relative to the parent's reference point
         cx = self.frame.x0 + (2 * cells.ix + _QX[:, None] + 0.5) * wc - pairs.rx
         cy = self.frame.y0 + (2 * cells.iy + _QY[:, None] + 0.5) * hc - pairs.ry
-        return _touches(pairs.ax, pairs.ay, pairs.bx, pairs.by, cx[:, pairs.cell],
-                        cy[:, pairs.cell], 0.5 * wc + grow, 0.5 * hc + grow)
+        return _touches(
+            pairs.ax,
+            pairs.ay,
+            pairs.bx,
+            pairs.by,
+            cx[:, pairs.cell],
+            cy[:, pairs.cell],
+            0.5 * wc + grow,
+            0.5 * hc + grow,
+        )
 
-    def _walk(self, level: int, cells: _Cells, pairs: _Pairs,
-              hit: BoolArray) -> tuple[IntArray, IntArray, IntArray]:
+    def _walk(
+        self, level: int, cells: _Cells, pairs: _Pairs, hit: BoolArray
+    ) -> tuple[IntArray, Ints, IntArray]:
         """Crossings of the walks from each cell's reference point to its children's default
         reference points, as (child slot, edge); plus the mixed children whose default point
         lies too close to one of their edges."""
         n = len(cells)
         wc, hc = self.frame.cell(level + 1)
-        qx = (self.frame.x0 + (2 * cells.ix + _QX[:, None] + _REF_FX[0]) * wc - pairs.rx)
-        qy = (self.frame.y0 + (2 * cells.iy + _QY[:, None] + _REF_FY[0]) * hc - pairs.ry)
+        qx = self.frame.x0 + (2 * cells.ix + _QX[:, None] + _REF_FX[0]) * wc - pairs.rx
+        qy = self.frame.y0 + (2 * cells.iy + _QY[:, None] + _REF_FY[0]) * hc - pairs.ry
         ax, ay, bx, by = pairs.ax, pairs.ay, pairs.bx, pairs.by
         cross, turn = _crossings(qx[:, pairs.cell], qy[:, pairs.cell], ax, ay, bx, by)
         need = (_CLEARANCE * min(wc, hc)) ** 2 * ((bx - ax) ** 2 + (by - ay) ** 2)
@@ -409,9 +484,17 @@ class _Builder:
         cq, cp = np.nonzero(close)
         return q * n + pairs.cell[p], pairs.edge[p], np.unique(cq * n + pairs.cell[cp])
 
-    def _rewalk(self, level: int, cells: _Cells, pairs: _Pairs, children: _Cells,
-                slot: IntArray, unclear: IntArray, target: IntArray,
-                edge: IntArray) -> tuple[IntArray, IntArray]:
+    def _rewalk(
+        self,
+        level: int,
+        cells: _Cells,
+        pairs: _Pairs,
+        children: _Cells,
+        slot: IntArray,
+        unclear: IntArray,
+        target: IntArray,
+        edge: Ints,
+    ) -> tuple[IntArray, Ints]:
         """Give `unclear` children another reference point and redo their walks."""
         pos = np.searchsorted(slot, unclear)
         moved = children.take(pos)
@@ -422,11 +505,14 @@ class _Builder:
         rows, owner = _csr_take(starts, counts), np.repeat(np.arange(len(parent)), counts)
         qx, qy = self.frame.ref_point(level + 1, moved.ix, moved.iy, moved.code)
         qx, qy = (qx - pairs.rx[parent])[owner], (qy - pairs.ry[parent])[owner]
-        cross, _ = _crossings(qx, qy, pairs.ax[rows], pairs.ay[rows], pairs.bx[rows],
-                              pairs.by[rows])
+        cross, _ = _crossings(
+            qx, qy, pairs.ax[rows], pairs.ay[rows], pairs.bx[rows], pairs.by[rows]
+        )
         keep = ~np.isin(target, unclear)
-        return (np.concatenate([target[keep], unclear[owner[cross]]]),
-                np.concatenate([edge[keep], pairs.edge[rows[cross]]]))
+        return (
+            np.concatenate([target[keep], unclear[owner[cross]]]),
+            np.concatenate([edge[keep], pairs.edge[rows[cross]]]),
+        )
 
     def _is_leaf(self, level: int, cells: _Cells) -> BoolArray:
         """Stop splitting when a cell is small next to the grids around it and holds only a
@@ -441,7 +527,7 @@ class _Builder:
         """Table values of mixed children: next-level node index, or encoded leaf index."""
         values = np.empty(len(leaf), dtype=np.int32)
         n_leaf = int(leaf.sum())
-        values[leaf] = -(self.n_polygons + 2) - (self.n_leaves + np.arange(n_leaf))
+        values[leaf] = -(self.n_polygons + 2) - (self.leaves.n + np.arange(n_leaf))
         values[~leaf] = node_offset + np.arange(len(leaf) - n_leaf)
         return values
 
@@ -453,13 +539,19 @@ def _mixed_children(cells: _Cells, hit: BoolArray) -> tuple[_Cells, IntArray]:
     slot = np.flatnonzero(counts)
     quadrant, parent = np.divmod(slot, len(cells))
     _, pair = np.nonzero(hit)  # row-major: grouped by (quadrant, parent) just like `slot`
-    return _Cells(2 * cells.ix[parent] + _QX[quadrant], 2 * cells.iy[parent] + _QY[quadrant],
-                  np.zeros(len(slot), np.uint8), np.zeros(len(slot), np.int32),
-                  np.concatenate([[0], np.cumsum(counts[slot])]), cells.e_idx[pair]), slot
+    return _Cells(
+        2 * cells.ix[parent] + _QX[quadrant],
+        2 * cells.iy[parent] + _QY[quadrant],
+        np.zeros(len(slot), np.uint8),
+        np.zeros(len(slot), np.int32),
+        np.concatenate([[0], np.cumsum(counts[slot])]),
+        cells.e_idx[pair],
+    ), slot
 
 
-def _choose_codes(frame: _Frame, level: int, cells: _Cells, edges: _Edges,
-                  first: int = 0) -> NDArray[np.uint8]:
+def _choose_codes(
+    frame: _Frame, level: int, cells: _Cells, edges: _Edges, first: int = 0
+) -> NDArray[np.uint8]:
     """Per cell, the first reference position from `first` on that keeps clear of its edges
     (or the clearest one, should none qualify)."""
     w, h = frame.cell(level)
@@ -483,8 +575,9 @@ def _choose_codes(frame: _Frame, level: int, cells: _Cells, edges: _Edges,
     return code
 
 
-def _top_level(frame: _Frame, level: int, edges: _Edges,
-               geoms: NDArray[np.object_]) -> tuple[NDArray[np.int32], _Cells]:
+def _top_level(
+    frame: _Frame, level: int, edges: _Edges, geoms: NDArray[np.object_]
+) -> tuple[NDArray[np.int32], _Cells]:
     """The first level, built directly: edges binned into its 2**level x 2**level cells, and
     every cell's point labelled by shapely.  Returns the level's table values and mixed cells.
 
@@ -493,9 +586,14 @@ def _top_level(frame: _Frame, level: int, edges: _Edges,
     side = 1 << level
     cell, edge = _bin_edges(frame, level, edges)
     mixed, counts = np.unique(cell, return_counts=True)
-    cells = _Cells(mixed % side, mixed // side, np.zeros(len(mixed), np.uint8),
-                   np.zeros(len(mixed), np.int32), np.concatenate([[0], np.cumsum(counts)]),
-                   edge)
+    cells = _Cells(
+        (mixed % side).astype(np.int32),
+        (mixed // side).astype(np.int32),
+        np.zeros(len(mixed), np.uint8),
+        np.zeros(len(mixed), np.int32),
+        np.concatenate([[0], np.cumsum(counts)]),
+        edge.astype(np.int32),
+    )
     cells.code = _choose_codes(frame, level, cells, edges)
     code = np.zeros(side * side, dtype=np.uint8)
     code[mixed] = cells.code
@@ -524,9 +622,16 @@ def _bin_edges(frame: _Frame, level: int, edges: _Edges) -> tuple[IntArray, IntA
     edge = np.repeat(np.arange(len(edges)), count)
     k = _csr_take(np.zeros(len(edges), np.int64), count)
     ix, iy = x0[edge] + k % width[edge], y0[edge] + k // width[edge]
-    hit = _touches(edges.ax[edge], edges.ay[edge], edges.bx[edge], edges.by[edge],
-                   frame.x0 + (ix + 0.5) * w, frame.y0 + (iy + 0.5) * h, 0.5 * w + grow,
-                   0.5 * h + grow)
+    hit = _touches(
+        edges.ax[edge],
+        edges.ay[edge],
+        edges.bx[edge],
+        edges.by[edge],
+        frame.x0 + (ix + 0.5) * w,
+        frame.y0 + (iy + 0.5) * h,
+        0.5 * w + grow,
+        0.5 * h + grow,
+    )
     cell = (iy * side + ix)[hit]
     order = np.argsort(cell, kind="stable")
     return cell[order], edge[hit][order]
@@ -572,13 +677,24 @@ def _return_freed_memory() -> None:
 class GridIndex:
     """Exact point location over non-overlapping polygons: the grid id of lon/lat points.
 
+    Queries are read-only and safe to share between threads.  The index keeps a reference to
+    the input geometries for `nearest` (which builds a shapely STRtree on first use).
+
     Table values (raster and per-level child tables): v >= 0 is a node of the next level;
     otherwise u = -v - 2 is a polygon index (u < n; -1 = outside) or leaf u - n.
     """
 
-    def __init__(self, frame: _Frame, raster_level: int, raster: NDArray[np.int32],
-                 tables: list[NDArray[np.int32]], leaves: _Leaves, edges: _Edges,
-                 ids: IntArray, geoms: NDArray[np.object_]) -> None:
+    def __init__(
+        self,
+        frame: _Frame,
+        raster_level: int,
+        raster: NDArray[np.int32],
+        tables: list[NDArray[np.int32]],
+        leaves: _Leaves,
+        edges: _Edges,
+        ids: IntArray,
+        geoms: NDArray[np.object_],
+    ) -> None:
         self._frame, self._k, self._raster, self._tables = frame, raster_level, raster, tables
         self._leaves, self._edges, self._ids, self._geoms = leaves, edges, ids, geoms
         self._n = len(ids)
@@ -588,9 +704,15 @@ class GridIndex:
         self._poly_edges: tuple[IntArray, IntArray] | None = None
 
     @classmethod
-    def build(cls, polygons: Sequence[object] | NDArray[np.object_], ids: ArrayLike, *,
-              leaf_fraction: float = 1 / 8, max_depth: int = 20,
-              raster_level: int | None = None) -> GridIndex:
+    def build(
+        cls,
+        polygons: Sequence[object] | NDArray[np.object_],
+        ids: ArrayLike,
+        *,
+        leaf_fraction: float = 1 / 8,
+        max_depth: int = 20,
+        raster_level: int | None = None,
+    ) -> GridIndex:
         """Index `polygons` (lon/lat, non-overlapping; holes and multi-parts fine) by `ids`.
 
         leaf_fraction: leaf cells stop splitting at this fraction of the size of the grids
@@ -616,8 +738,16 @@ class GridIndex:
         builder = _Builder(frame, edges, scale, leaf_fraction, len(geoms))
         builder.run(top_cells, top)
         k = max(top, min(raster_level, top + len(builder.tables)))
-        index = cls(frame, k, _paint_raster(top_values, builder.tables[:k - top]),
-                    builder.tables[k - top:], builder.collect_leaves(), edges, ids_arr, geoms)
+        index = cls(
+            frame,
+            k,
+            _paint_raster(top_values, builder.tables[: k - top]),
+            builder.tables[k - top :],
+            builder.leaves.collect(),
+            edges,
+            ids_arr,
+            geoms,
+        )
         del builder
         _return_freed_memory()
         return index
@@ -704,8 +834,9 @@ class GridIndex:
             out[idx] = self._in_leaves(x[idx], y[idx], ix, iy, leaf.astype(np.int64))
         return out
 
-    def _in_leaves(self, x: FloatArray, y: FloatArray, ix: IntArray, iy: IntArray,
-                   leaf: IntArray) -> NDArray[np.int32]:
+    def _in_leaves(
+        self, x: FloatArray, y: FloatArray, ix: IntArray, iy: IntArray, leaf: IntArray
+    ) -> NDArray[np.int32]:
         """Exact answer for points in leaf cells: walk from the leaf's reference point."""
         lv, ed = self._leaves, self._edges
         level = lv.level[leaf].astype(np.int64)
@@ -716,8 +847,14 @@ class GridIndex:
         owner = np.repeat(np.arange(len(leaf)), counts)
         e = lv.e_idx[_csr_take(starts, counts)].astype(np.int64)
         px, py = rx[owner], ry[owner]
-        cross, _ = _crossings((x - rx)[owner], (y - ry)[owner], ed.ax[e] - px, ed.ay[e] - py,
-                              ed.bx[e] - px, ed.by[e] - py)
+        cross, _ = _crossings(
+            (x - rx)[owner],
+            (y - ry)[owner],
+            ed.ax[e] - px,
+            ed.ay[e] - py,
+            ed.bx[e] - px,
+            ed.by[e] - py,
+        )
         return _resolve(lv.label[leaf], owner[cross], e[cross], ed, self._n)
 
     def _leaf_one(self, lon: float, lat: float, ix: int, iy: int, leaf: int) -> int:
@@ -728,9 +865,15 @@ class GridIndex:
         rx = frame.x0 + ((ix >> s) + float(_REF_FX[code])) * math.ldexp(frame.width, -level)
         ry = frame.y0 + ((iy >> s) + float(_REF_FY[code])) * math.ldexp(frame.height, -level)
         odd: set[int] = set()
-        for e in lv.e_idx[int(lv.e_ptr[leaf]):int(lv.e_ptr[leaf + 1])].tolist():
-            if _crosses(lon - rx, lat - ry, float(ed.ax[e]) - rx, float(ed.ay[e]) - ry,
-                        float(ed.bx[e]) - rx, float(ed.by[e]) - ry):
+        for e in lv.e_idx[int(lv.e_ptr[leaf]) : int(lv.e_ptr[leaf + 1])].tolist():
+            if _crosses(
+                lon - rx,
+                lat - ry,
+                float(ed.ax[e]) - rx,
+                float(ed.ay[e]) - ry,
+                float(ed.bx[e]) - rx,
+                float(ed.by[e]) - ry,
+            ):
                 odd ^= {int(ed.left[e]), int(ed.right[e])} - {-1}
         start = int(lv.label[leaf])
         if start >= 0 and start not in odd:
@@ -773,8 +916,9 @@ class GridIndex:
         return self._poly_edges
 
 
-def _metric_distance(px: FloatArray, py: FloatArray, ax: FloatArray, ay: FloatArray,
-                     bx: FloatArray, by: FloatArray) -> FloatArray:
+def _metric_distance(
+    px: FloatArray, py: FloatArray, ax: FloatArray, ay: FloatArray, bx: FloatArray, by: FloatArray
+) -> FloatArray:
     """Point-to-segment distance in metres, longitude scaled by cos(latitude of the point)."""
     k = np.cos(np.radians(py)) * METRES_PER_DEGREE
     ux, uy = (ax - px) * k, (ay - py) * METRES_PER_DEGREE

@@ -1,0 +1,1 @@
+"""Cases (案件): the closed loop from registration to archive."""
