@@ -1,7 +1,7 @@
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from chengzhi.errors import ImportRejected, InvalidInput
 from chengzhi.models import Level, Region
@@ -127,3 +127,16 @@ def test_a_file_that_is_not_a_division_list_is_refused(session, tmp_path):
         service.import_divisions(session, write(tmp_path, ""))
     with pytest.raises(InvalidInput, match="no such file"):
         service.import_divisions(session, tmp_path / "missing.csv")
+
+
+def test_the_subtree_predicate_is_answered_from_the_code_index(session):
+    service.import_divisions(session, shared_file(TIANJIN))
+    query = select(Region.id).where(Region.under("120101001"))
+    compiled = query.compile(session.get_bind(), compile_kwargs={"literal_binds": True})
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = " ".join(session.scalars(text(f"EXPLAIN {compiled}")))
+        assert "Index" in plan and "uq_regions_code" in plan, plan
+    else:  # the unique constraint's index is SQLite's autoindex on code
+        plan = " ".join(r[-1] for r in session.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
+        assert "INDEX sqlite_autoindex_regions_1 (code>? AND code<?)" in plan, plan

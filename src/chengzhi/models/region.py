@@ -75,11 +75,10 @@ class Region(Base):
     parent: Mapped[Region | None] = relationship("Region", remote_side="Region.id")
 
     @staticmethod
-    def under(code: str, *, include_self: bool = True) -> ColumnElement[bool]:
-        """Every region in the subtree rooted at `code`: one range scan on the code index.
-        Codes are digits only, and ':' sorts right after '9'."""
-        low = code if include_self else code + "0"
-        return and_(Region.code >= low, Region.code < code + ":")
+    def under(code: str) -> ColumnElement[bool]:
+        """Every region in the subtree rooted at `code` (itself included): one range scan on
+        the code index. Codes are digits only, and ':' sorts right after '9'."""
+        return and_(Region.code >= code, Region.code < code + ":")
 
 
 class StructureState(Base):
