@@ -31,6 +31,7 @@ test: lint test-sqlite test-pg         ## the whole suite on SQLite and on Postg
 
 lint: $(VENV)/.test
 	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/lint-imports
 
 test-sqlite: $(VENV)/.test
