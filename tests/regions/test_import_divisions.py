@@ -140,3 +140,10 @@ def test_the_subtree_predicate_is_answered_from_the_code_index(session):
     else:  # the unique constraint's index is SQLite's autoindex on code
         plan = " ".join(r[-1] for r in session.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
         assert "INDEX sqlite_autoindex_regions_1 (code>? AND code<?)" in plan, plan
+
+
+def test_progress_is_reported_up_to_the_whole_file(session):
+    seen: list[tuple[int, int]] = []
+    service.import_divisions(session, shared_file(TIANJIN), on_progress=lambda *p: seen.append(p))
+    assert seen[-1] == (5887, 5887)
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from chengzhi.config import get_settings
 from chengzhi.errors import DomainError, ImportRejected, Problem
+from chengzhi.progress import OnProgress
 
 console = Console()
 err = Console(stderr=True)
@@ -63,8 +64,8 @@ def print_json(data: Any) -> None:
 
 
 @contextmanager
-def progress(description: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar; yields `advance(n)`."""
+def progress(description: str) -> Iterator[OnProgress]:
+    """A rich progress bar on stderr; yields the `on_progress(done, total)` services call."""
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -73,5 +74,5 @@ def progress(description: str, total: int | None = None) -> Iterator[Callable[[i
         console=err,
         transient=False,
     ) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda n=1: bar.advance(task, n)
+        task = bar.add_task(description, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)

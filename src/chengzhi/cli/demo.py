@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from chengzhi.cli.common import console, domain_errors, err
+from chengzhi.cli.common import console, domain_errors, err, progress
 from chengzhi.clock import SystemClock
 from chengzhi.db import transaction
 from chengzhi.demo import build, plan
@@ -36,14 +36,8 @@ def demo_city(
     started = time.perf_counter()
     with err.status("规划城市 planning the city…"):
         city = plan.plan_city(scale.value, seed)
-    with domain_errors(), transaction() as session, err.status("写入 storing…") as status:
-        logins = build.store_city(
-            session,
-            city,
-            SystemClock(),
-            replace,
-            on_step=lambda step: status.update(f"写入 storing {step}…"),
-        )
+    with domain_errors(), transaction() as session, progress("写入 storing") as on_progress:
+        logins = build.store_city(session, city, SystemClock(), replace, on_progress)
         counts = queries.stats(session)
     console.print(
         f"[green]{city.name}[/] ({scale.value}, seed {seed}) "

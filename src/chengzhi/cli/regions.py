@@ -61,8 +61,8 @@ def import_codes(
     report: ReportOpt = None,
 ) -> None:
     """Import statistical division codes (统计用区划代码: code,name; UTF-8 or GB18030)."""
-    with domain_errors(), transaction() as session:
-        result = service.import_divisions(session, file, root=root, skip_bad=skip_bad)
+    with domain_errors(), transaction() as session, progress("导入区划 importing") as on_progress:
+        result = service.import_divisions(session, file, root, skip_bad, on_progress)
     _summary(result, report)
 
 
@@ -88,8 +88,10 @@ def import_geojson(
 ) -> None:
     """Import boundaries for existing regions, matched by code or by name."""
     props = [p for value in match_property for p in value.split(",")]
-    with domain_errors(), transaction() as session:
-        result = boundaries.import_boundaries(session, file, props, crs, level, skip_bad, repair)
+    with domain_errors(), transaction() as session, progress("导入边界 importing") as on_progress:
+        result = boundaries.import_boundaries(
+            session, file, props, crs, level, skip_bad, repair, on_progress
+        )
     _summary(result, report)
 
 
@@ -155,8 +157,14 @@ def generate(
 ) -> None:
     """Partition each community's polygon into grids of about N households."""
     target = households_per_grid or get_settings().households_per_grid
-    with domain_errors(), transaction() as session, progress("划分网格 partitioning") as advance:
-        result = grids.generate_grids(session, under, target, replace, seed, on_community=advance)
+    with (
+        domain_errors(),
+        transaction() as session,
+        progress("划分网格 partitioning") as on_progress,
+    ):
+        result = grids.generate_grids(
+            session, under, target, replace, seed, on_progress=on_progress
+        )
     _summary(result, None)
 
 
@@ -172,6 +180,8 @@ def import_grids(
     report: ReportOpt = None,
 ) -> None:
     """Import grid polygons; each must lie inside exactly one community."""
-    with domain_errors(), transaction() as session:
-        result = grids.import_grids(session, file, code_property, name_property, crs, skip_bad)
+    with domain_errors(), transaction() as session, progress("导入网格 importing") as on_progress:
+        result = grids.import_grids(
+            session, file, code_property, name_property, crs, skip_bad, on_progress
+        )
     _summary(result, report)

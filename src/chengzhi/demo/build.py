@@ -20,6 +20,7 @@ from chengzhi.errors import Conflict
 from chengzhi.geo.shapes import footprints
 from chengzhi.models import GridAssignment, GridDuty, Level, OrgUnit, Person, Region, Role
 from chengzhi.orgs import service as orgs
+from chengzhi.progress import OnProgress, quiet
 from chengzhi.regions import codes
 from chengzhi.regions.service import bump_structure_version, insert_regions
 
@@ -40,19 +41,17 @@ def store_city(
     plan: CityPlan,
     clock: Clock,
     replace: bool = False,
-    on_step: Callable[[str], None] = lambda step: None,
+    on_progress: OnProgress = quiet,
 ) -> list[DemoLogin]:
+    """Progress counts regions stored, then grids staffed."""
     if session.scalar(select(Region.id).limit(1)) is not None:
         if not replace:
             raise Conflict("数据库中已有区划；用 --replace 替换 (regions exist; use --replace)")
         _wipe(session)
-    on_step("regions")
-    ids = _store_regions(session, plan)
-    on_step("units")
+    total = len(plan.regions) + len(plan.by_level(Level.GRID.value))
+    ids = _store_regions(session, plan, lambda done: on_progress(done, total))
     orgs.scaffold_units(session)
-    on_step("grid staff")
-    _staff_grids(session, plan, ids, clock)
-    on_step("logins")
+    _staff_grids(session, plan, ids, clock, lambda done: on_progress(len(ids) + done, total))
     logins = _demo_logins(session, plan, clock)
     bump_structure_version(session)
     return logins
@@ -65,7 +64,9 @@ def _wipe(session: Session) -> None:
         session.execute(delete(Region).where(Region.level == level.value))
 
 
-def _store_regions(session: Session, plan: CityPlan) -> dict[str, int]:
+def _store_regions(
+    session: Session, plan: CityPlan, on_stored: Callable[[int], None]
+) -> dict[str, int]:
     ids: dict[str, int] = {}
     for level in Level:
         planned = [r for r in plan.regions if r.level == level.value]
@@ -84,15 +85,22 @@ def _store_regions(session: Session, plan: CityPlan) -> dict[str, int]:
             for r, fp in zip(planned, fps, strict=True)
         ]
         ids.update(insert_regions(session, rows))
+        on_stored(len(ids))
     return ids
 
 
-def _staff_grids(session: Session, plan: CityPlan, ids: dict[str, int], clock: Clock) -> None:
+def _staff_grids(
+    session: Session,
+    plan: CityPlan,
+    ids: dict[str, int],
+    clock: Clock,
+    on_staffed: Callable[[int], None],
+) -> None:
     """Each grid: a head (the community's committee member) and one or two grid workers."""
     rng = random.Random(plan.seed)
     committees = dict(session.execute(select(OrgUnit.code, OrgUnit.id)).all())
     now = clock.now()
-    grids = [r for r in plan.regions if r.level == Level.GRID.value]
+    grids = plan.by_level(Level.GRID.value)
     for start in range(0, len(grids), BATCH):
         people, duties = [], []
         for grid in grids[start : start + BATCH]:
@@ -117,6 +125,7 @@ def _staff_grids(session: Session, plan: CityPlan, ids: dict[str, int], clock: C
                 for (g, d), p in zip(duties, person_ids, strict=True)
             ],
         )
+        on_staffed(min(start + BATCH, len(grids)))
 
 
 def _person_row(rng: random.Random, role: Role, unit: int | None, now) -> dict:  # type: ignore[no-untyped-def]
@@ -135,7 +144,7 @@ def _person_row(rng: random.Random, role: Role, unit: int | None, now) -> dict: 
 def _demo_logins(session: Session, plan: CityPlan, clock: Clock) -> list[DemoLogin]:
     """One account per persona, placed where a visitor can see something happen: the first
     district's first street, community and grid."""
-    grid = next(r for r in plan.regions if r.level == Level.GRID.value)
+    grid = plan.by_level(Level.GRID.value)[0]
     street, district = grid.code[:9], grid.code[:6]
     places = {
         Role.ADMIN: f"OC{plan.code}",

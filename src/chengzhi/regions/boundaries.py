@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from chengzhi.errors import ImportRejected, InvalidInput, Problem
 from chengzhi.geo.shapes import footprint, parse_polygon
 from chengzhi.models import Region
+from chengzhi.progress import OnProgress, quiet
 from chengzhi.readers import read_geojson
 from chengzhi.regions import codes
 from chengzhi.regions.service import ImportReport, bump_structure_version, set_footprints
@@ -59,6 +60,7 @@ def import_boundaries(
     level: str | None = None,
     skip_bad: bool = False,
     repair: bool = False,
+    on_progress: OnProgress = quiet,
 ) -> ImportReport:
     """Several features for one region are its parts (an exclave, a split polygon) and are
     joined, unless they overlap, which is a duplicate and refused."""
@@ -67,7 +69,9 @@ def import_boundaries(
     report = ImportReport(str(path))
     matcher = _Matcher(session, level)
     found: dict[int, tuple[int, BaseGeometry]] = {}
-    for index, props, geometry in read_geojson(path):
+    features = list(read_geojson(path))
+    for index, props, geometry in features:
+        on_progress(index + 1, len(features))
         where = f"feature {index}"
         region, reason = matcher.match([props.get(p) for p in match_properties])
         parsed = parse_polygon(geometry, crs, repair)

@@ -4,7 +4,6 @@ from GeoJSON. A grid belongs to exactly one community and its 15-digit code is t
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from chengzhi.errors import Conflict, ImportRejected, InvalidInput, Problem
 from chengzhi.geo import partition
 from chengzhi.geo.shapes import footprints, load, parse_polygon
 from chengzhi.models import GridAssignment, Level, Region, RegionKind
+from chengzhi.progress import OnProgress, quiet
 from chengzhi.readers import read_geojson
 from chengzhi.regions import codes
 from chengzhi.regions.service import ImportReport, bump_structure_version, insert_regions
@@ -32,7 +32,7 @@ def generate_grids(
     households_per_grid: int = 400,
     replace: bool = False,
     seed: int = 0,
-    on_community: Callable[[int], None] = lambda n: None,
+    on_progress: OnProgress = quiet,
 ) -> ImportReport:
     """Partition every community (under `under`) that has a polygon into grids of about
     `households_per_grid` households each."""
@@ -48,9 +48,9 @@ def generate_grids(
     if existing:
         _drop_grids(session, existing)
     rows: list[dict] = []
-    for community in communities:
+    for done, community in enumerate(communities, start=1):
         rows.extend(_partition_rows(community, households_per_grid, seed))
-        on_community(1)
+        on_progress(done, len(communities))
     _insert_grid_rows(session, rows, report)
     bump_structure_version(session)
     return report
@@ -129,6 +129,7 @@ def import_grids(
     name_property: str | None = None,
     crs: str = "wgs84",
     skip_bad: bool = False,
+    on_progress: OnProgress = quiet,
 ) -> ImportReport:
     """Grids from GeoJSON. With `code_property` the 15-digit code names the community; without,
     the community is the one containing the grid (it must lie inside one community)."""
@@ -141,6 +142,7 @@ def import_grids(
     taken = set(session.scalars(select(Region.code).where(Region.level == Level.GRID.value)))
     accepted: list[tuple[int, Region, BaseGeometry, str | None, str | None]] = []
     for index, props, geometry in features:
+        on_progress(index + 1, len(features))
         parsed = parse_polygon(geometry, crs)
         geom, reason = parsed.geom, parsed.reason
         code = str(props.get(code_property, "")).strip() if code_property else None

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from chengzhi.errors import ImportRejected, InvalidInput, Problem
 from chengzhi.geo.shapes import Footprint
 from chengzhi.models import Level, Region, StructureState
+from chengzhi.progress import OnProgress, quiet
 from chengzhi.readers import read_csv
 from chengzhi.regions import codes
 
@@ -52,7 +53,11 @@ def bump_structure_version(session: Session) -> None:
 
 
 def import_divisions(
-    session: Session, path: Path, root: str | None = None, skip_bad: bool = False
+    session: Session,
+    path: Path,
+    root: str | None = None,
+    skip_bad: bool = False,
+    on_progress: OnProgress = quiet,
 ) -> ImportReport:
     """`chengzhi regions import`: NBS division codes (code,name) → the region tree."""
     table = read_csv(path, DIVISION_COLUMNS)
@@ -71,7 +76,7 @@ def import_divisions(
         raise ImportRejected(
             f"{path}: {len(report.problems)} 行有误，未导入任何数据", report.problems
         )
-    _upsert(session, wanted, root, existing, report)
+    _upsert(session, wanted, root, existing, report, on_progress)
     bump_structure_version(session)
     return report
 
@@ -136,8 +141,10 @@ def _upsert(
     root: str,
     existing: dict[str, int],
     report: ImportReport,
+    on_progress: OnProgress,
 ) -> None:
     ids = dict(existing)
+    done = 0
     for length in sorted({len(c) for c in placed}):
         level_codes = [c for c in placed if len(c) == length]
         new = [c for c in level_codes if c not in ids]
@@ -146,6 +153,8 @@ def _upsert(
         for c in new:
             report.created[codes.level_of(c, root).value] += 1
         report.updated += _rename(session, {c: placed[c][0] for c in level_codes if c in existing})
+        done += len(level_codes)
+        on_progress(done, len(placed))
 
 
 def _region_row(code: str, name: str, parent: str | None, root: str, ids: dict[str, int]) -> dict:
