@@ -68,3 +68,13 @@ def test_every_command_has_help():
         ["demo-city", "--help"],
     ):
         assert run(*args).exit_code == 0
+
+
+def test_catalogue_export_and_import_make_a_new_version(cli_env, tmp_path):
+    assert "v1" in run("init").output
+    path = tmp_path / "catalog.xlsx"
+    assert run("catalog", "export", str(path)).exit_code == 0
+    result = run("catalog", "import", str(path), "--note", "本地化")
+    assert result.exit_code == 0 and "v2" in result.output
+    history = run("catalog", "versions").output
+    assert "v2" in history and "本地化" in history

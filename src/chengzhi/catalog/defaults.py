@@ -159,6 +159,20 @@ def load_catalog(paths: Iterable[Path], sectors: Iterable[str] | None = None) ->
     return loader.categories
 
 
+def load_documents(
+    docs: Iterable[tuple[str, Any]], sectors: Iterable[str] | None = None
+) -> list[Category]:
+    """As `load_catalog`, for documents already parsed (source name, YAML-shaped mapping): an
+    Excel sheet converted to sections, an upload."""
+    loader = _Loader(frozenset(known_sectors() if sectors is None else sectors))
+    for source, doc in docs:
+        loader.source = source
+        loader.read_doc(doc)
+    if loader.problems:
+        raise CatalogError(loader.problems)
+    return loader.categories
+
+
 @dataclass
 class _Node:
     raw: Mapping[str, Any]
@@ -183,6 +197,9 @@ class _Loader:
             doc = yaml.safe_load(path.read_text("utf-8"))
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             return self.fail("-", f"cannot read: {exc}")
+        self.read_doc(doc)
+
+    def read_doc(self, doc: Any) -> None:
         if not isinstance(doc, dict):
             return self.fail("-", "the file must be a mapping with `defaults` and sections")
         for key in sorted(set(doc) - FILE_KEYS):

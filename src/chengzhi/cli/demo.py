@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from chengzhi.catalog import service as catalog
 from chengzhi.cli.common import console, domain_errors, err, progress
 from chengzhi.clock import SystemClock
 from chengzhi.db import transaction
@@ -38,6 +39,7 @@ def demo_city(
         city = plan.plan_city(scale.value, seed)
     with domain_errors(), transaction() as session, progress("写入 storing") as on_progress:
         logins = build.store_city(session, city, SystemClock(), replace, on_progress)
+        catalog.install_defaults(session, SystemClock())
         counts = queries.stats(session)
     console.print(
         f"[green]{city.name}[/] ({scale.value}, seed {seed}) "

@@ -7,12 +7,15 @@ from typing import Annotated
 import typer
 
 from chengzhi import __version__
+from chengzhi.catalog import service as catalog
+from chengzhi.cli.catalog import catalog_app
 from chengzhi.cli.common import console, domain_errors
 from chengzhi.cli.demo import demo_city
 from chengzhi.cli.orgs import orgs_app, people_app, structure_app
 from chengzhi.cli.regions import grids_app, regions_app
+from chengzhi.clock import SystemClock
 from chengzhi.config import get_settings
-from chengzhi.db import migrate
+from chengzhi.db import migrate, transaction
 
 app = typer.Typer(
     name="chengzhi",
@@ -25,16 +28,21 @@ app.add_typer(grids_app, name="grids")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(people_app, name="people")
 app.add_typer(structure_app, name="structure")
+app.add_typer(catalog_app, name="catalog")
 app.command("demo-city")(demo_city)
 
 
 @app.command()
 def init() -> None:
-    """Create or upgrade the database schema (migrations)."""
+    """Create or upgrade the database schema (migrations); install the default catalogue."""
     settings = get_settings()
     with domain_errors():
         migrate(settings.url)
+        with transaction() as session:
+            installed = catalog.install_defaults(session, SystemClock())
     console.print(f"[green]数据库已就绪 database ready[/]: {_safe_url(settings.url)}")
+    if installed:
+        console.print(f"默认事项清单 default catalogue v1: {installed.categories:,} 类")
 
 
 @app.command()

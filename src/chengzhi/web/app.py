@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from chengzhi import __version__
+from chengzhi.catalog import routes as catalog_routes
 from chengzhi.errors import DomainError, ImportRejected
 from chengzhi.orgs import routes as orgs_routes
 from chengzhi.regions import routes as regions_routes
@@ -33,6 +34,7 @@ def create_app() -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(regions_routes.router)
     app.include_router(orgs_routes.router)
+    app.include_router(catalog_routes.router)
     app.include_router(pages.router)
     app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
