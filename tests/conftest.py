@@ -88,7 +88,19 @@ def clock() -> FrozenClock:
 @pytest.fixture
 def client(session: Session) -> Iterator[TestClient]:
     app = create_app()
-    app.dependency_overrides[deps.get_session] = lambda: session
+
+    def request_session() -> Iterator[Session]:
+        """Each request in a savepoint, rolled back on error as a real request's transaction is."""
+        nested = session.begin_nested()
+        try:
+            yield session
+        except Exception:
+            nested.rollback()
+            raise
+        if nested.is_active:
+            nested.commit()
+
+    app.dependency_overrides[deps.get_session] = request_session
     with TestClient(app) as c:
         yield c
 

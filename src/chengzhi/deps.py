@@ -9,6 +9,7 @@ from fastapi import Depends, Query
 from sqlalchemy.orm import Session
 
 from chengzhi import db
+from chengzhi.clock import Clock, SystemClock
 from chengzhi.config import Settings, get_settings
 
 
@@ -17,7 +18,12 @@ def get_session() -> Iterator[Session]:
         yield session
 
 
+def get_clock() -> Clock:
+    return SystemClock()
+
+
 SessionDep = Annotated[Session, Depends(get_session)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size (at most 1000)")]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]

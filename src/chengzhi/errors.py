@@ -48,6 +48,12 @@ class Problem:
         return {"source": self.source, "where": self.where, "reason": self.reason}
 
 
+class Unauthenticated(DomainError):
+    """No valid login (HTTP 401)."""
+
+    status = 401
+
+
 class Forbidden(DomainError):
     """The actor's role may not do this (HTTP 403)."""
 

@@ -2,9 +2,15 @@
 
 import json
 
+from sqlalchemy import text
 from typer.testing import CliRunner
 
+from chengzhi import db
+from chengzhi.cases import service
 from chengzhi.cli.main import app
+from chengzhi.clock import SystemClock
+from chengzhi.models import Channel, RequestType, Role
+from chengzhi.orgs.queries import Actor
 from tests.conftest import shared_file
 
 runner = CliRunner()
@@ -78,3 +84,17 @@ def test_catalogue_export_and_import_make_a_new_version(cli_env, tmp_path):
     assert result.exit_code == 0 and "v2" in result.output
     history = run("catalog", "versions").output
     assert "v2" in history and "本地化" in history
+
+
+def test_audit_verify_finds_a_tampered_timeline(cli_env):
+
+    run("init")
+    with db.transaction() as session:
+        actor = Actor(None, Role.OPERATOR)
+        new = service.NewCase("噪音扰民", "夜间施工噪音", RequestType.COMPLAINT, Channel.HOTLINE)
+        service.register_case(session, SystemClock(), actor, new)
+    assert run("audit", "verify").exit_code == 0
+    with db.transaction() as session:
+        session.execute(text("UPDATE case_events SET reason = 'edited'"))
+    result = run("audit", "verify")
+    assert result.exit_code == 1 and "event 1" in result.output

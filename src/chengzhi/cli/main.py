@@ -8,11 +8,13 @@ import typer
 
 from chengzhi import __version__
 from chengzhi.catalog import service as catalog
+from chengzhi.cli.audit import audit_app
 from chengzhi.cli.catalog import catalog_app
 from chengzhi.cli.common import console, domain_errors
 from chengzhi.cli.demo import demo_city
 from chengzhi.cli.orgs import orgs_app, people_app, structure_app
 from chengzhi.cli.regions import grids_app, regions_app
+from chengzhi.cli.worker import jobs_app, worker
 from chengzhi.clock import SystemClock
 from chengzhi.config import get_settings
 from chengzhi.db import migrate, transaction
@@ -29,7 +31,10 @@ app.add_typer(orgs_app, name="orgs")
 app.add_typer(people_app, name="people")
 app.add_typer(structure_app, name="structure")
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(audit_app, name="audit")
+app.add_typer(jobs_app, name="jobs")
 app.command("demo-city")(demo_city)
+app.command("worker")(worker)
 
 
 @app.command()

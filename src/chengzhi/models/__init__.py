@@ -1,24 +1,35 @@
 """All ORM models, one module per aggregate. Import models from here."""
 
+from chengzhi.models.auth import LoginSession
 from chengzhi.models.base import Base, LabelledEnum, UTCDateTime
+from chengzhi.models.case import Case, CaseEvent, Channel, RequestType, Urgency
 from chengzhi.models.catalog import CatalogVersion, Category
+from chengzhi.models.job import Job, JobStatus
 from chengzhi.models.org import GridAssignment, GridDuty, OrgUnit, Person, Role, UnitKind
 from chengzhi.models.region import Level, Region, RegionKind, StructureState
 
 __all__ = [
     "Base",
+    "Case",
+    "CaseEvent",
+    "Channel",
     "CatalogVersion",
     "Category",
     "GridAssignment",
     "GridDuty",
+    "Job",
+    "JobStatus",
     "LabelledEnum",
+    "LoginSession",
     "Level",
     "OrgUnit",
     "Person",
     "Region",
+    "RequestType",
     "RegionKind",
     "Role",
     "StructureState",
     "UTCDateTime",
     "UnitKind",
+    "Urgency",
 ]

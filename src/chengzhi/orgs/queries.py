@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, exists, func, select
@@ -99,3 +100,41 @@ def _sample(session: Session, query: Select) -> dict[str, Any]:  # type: ignore[
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     sample = list(session.scalars(query.order_by(query.selected_columns[0]).limit(SAMPLE)))
     return {"count": total, "sample": sample}
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who is acting, with what reach: the person, their role and unit, the region subtree the
+    unit answers for, and (grid workers) the grids they serve. `Actor.system()` is the worker."""
+
+    person_id: int | None
+    role: Role | None
+    unit_id: int | None = None
+    unit_kind: str | None = None
+    jurisdiction: str | None = None
+    grids: tuple[str, ...] = ()
+
+    @classmethod
+    def system(cls) -> Actor:
+        return cls(None, None)
+
+
+def actor_for(session: Session, person_id: int) -> Actor:
+    person = session.get(Person, person_id)
+    if person is None or not person.active:
+        raise NotFound(f"人员 {person_id} 不存在 (no such person)")
+    unit = session.get(OrgUnit, person.org_unit_id) if person.org_unit_id else None
+    grids = session.scalars(
+        select(Region.code)
+        .join(GridAssignment, GridAssignment.grid_id == Region.id)
+        .where(GridAssignment.person_id == person_id)
+        .order_by(Region.code)
+    )
+    return Actor(
+        person_id=person.id,
+        role=Role(person.role),
+        unit_id=unit.id if unit else None,
+        unit_kind=unit.kind if unit else None,
+        jurisdiction=unit.jurisdiction.code if unit else None,
+        grids=tuple(grids),
+    )

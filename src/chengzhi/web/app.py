@@ -13,6 +13,8 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from chengzhi import __version__
+from chengzhi.auth import routes as auth_routes
+from chengzhi.cases import routes as cases_routes
 from chengzhi.catalog import routes as catalog_routes
 from chengzhi.errors import DomainError, ImportRejected
 from chengzhi.orgs import routes as orgs_routes
@@ -35,6 +37,8 @@ def create_app() -> FastAPI:
     app.include_router(regions_routes.router)
     app.include_router(orgs_routes.router)
     app.include_router(catalog_routes.router)
+    app.include_router(auth_routes.router)
+    app.include_router(cases_routes.router)
     app.include_router(pages.router)
     app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""Who you are: logins and sessions. (Lock-out, CSRF, API tokens and the rest: trust issue.)"""

@@ -1,0 +1,105 @@
+"""Stage clocks of a case: which limit applies (category × urgency × stage), when the stage is
+yellow and due, and how suspensions and approved extensions move it. Maths in worktime."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from chengzhi.config import get_settings
+from chengzhi.models import Case, Urgency
+from chengzhi.worktime import (
+    Limit,
+    OfficeHours,
+    WorkCalendar,
+    deadline,
+    threshold_times,
+    working_time,
+)
+
+# Used when a case has no category yet (a 12345 order before classification).
+FALLBACK = {
+    "dispatch": Limit(1, "working_hours"),
+    "sign": Limit(1, "working_days"),
+    "handle": Limit(7, "working_days"),
+    "verify": Limit(2, "working_days"),
+}
+LIMIT_SET = {
+    Urgency.NORMAL: "limits",
+    Urgency.URGENT: "urgent_limits",
+    Urgency.CRITICAL: "critical_limits",
+}
+_calendar: WorkCalendar | None = None
+
+
+def calendar() -> WorkCalendar:
+    """The city's working calendar (admin-entered holidays arrive with the admin screens)."""
+    global _calendar
+    if _calendar is None:
+        _calendar = WorkCalendar(tz=get_settings().timezone)
+    return _calendar
+
+
+def hours_for(case: Case) -> OfficeHours:
+    """特急 runs around the clock; everything else in office hours."""
+    return OfficeHours.always() if case.urgency == Urgency.CRITICAL.value else OfficeHours()
+
+
+def limit_for(case: Case, stage: str) -> Limit:
+    if case.category is None:
+        return FALLBACK[stage]
+    raw = getattr(case.category, LIMIT_SET[Urgency(case.urgency)])[stage]
+    return Limit(raw["amount"], raw["unit"])
+
+
+def start(case: Case, stage: str | None, now: datetime) -> None:
+    """Start (or, with None, stop) the stage clock."""
+    case.stage, case.pauses = stage, []
+    if stage is None:
+        case.stage_started_at = case.yellow_at = case.due_at = None
+        return
+    case.stage_started_at = now
+    case.yellow_at, case.due_at = threshold_times(
+        now, limit_for(case, stage), hours_for(case), calendar()
+    )
+
+
+def pause(case: Case, now: datetime) -> None:
+    case.pauses = [*case.pauses, [now.isoformat(), None]]
+
+
+def resume(case: Case, now: datetime) -> None:
+    """Close the open pause and move yellow and due by the working time it took."""
+    closed = [[s, e or now.isoformat()] for s, e in case.pauses]
+    case.pauses = closed
+    if case.stage is None or case.stage_started_at is None:
+        return
+    pauses = [(datetime.fromisoformat(s), datetime.fromisoformat(e)) for s, e in closed]
+    limit = limit_for(case, case.stage)
+    case.yellow_at, case.due_at = threshold_times(
+        case.stage_started_at, limit, hours_for(case), calendar(), pauses=pauses
+    )
+
+
+def extend(case: Case, extra: Limit) -> None:
+    """An approved extension (延期): due moves by `extra`; yellow stays at 80 % of the new span."""
+    if case.due_at is None or case.stage_started_at is None:
+        return
+    hours, cal = hours_for(case), calendar()
+    case.due_at = deadline(case.due_at, extra, hours, cal).at
+    span = working_time(case.stage_started_at, case.due_at, hours, cal).seconds
+    # Under 24×7 hours a working hour is an hour, so one unit serves both.
+    yellow = Limit(0.8 * span / 3600, "working_hours")
+    case.yellow_at = deadline(case.stage_started_at, yellow, hours, cal).at
+
+
+def overdue(case: Case, now: datetime) -> bool:
+    return case.due_at is not None and now > case.due_at
+
+
+def light(case: Case, now: datetime) -> str | None:
+    """green / yellow / red for a running stage; None when no clock runs (or it is stopped)."""
+    if case.due_at is None or case.yellow_at is None or any(e is None for _, e in case.pauses):
+        return None
+    if now > case.due_at:
+        return "red"
+    return "yellow" if now >= case.yellow_at else "green"

@@ -1,0 +1,562 @@
+"""The write paths of a case, one per state change, named in the domain's verbs. Each loads the
+case, authorises the actor (workflow role table + the actor's reach), checks the transition,
+mutates, and appends one hash-chained timeline event. Services never commit; a concurrent change
+to the same case surfaces as `Conflict` when the caller flushes or commits."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from chengzhi.cases import clocks, routing, timeline
+from chengzhi.cases.queries import visible_cases
+from chengzhi.cases.schemas import ActionIn
+from chengzhi.cases.workflow import TRANSITIONS, Action, Status, Transition, transition
+from chengzhi.catalog import service as catalog
+from chengzhi.clock import Clock
+from chengzhi.config import get_settings
+from chengzhi.errors import Conflict, Forbidden, InvalidInput, NotFound
+from chengzhi.models import Case, CaseEvent, Category, Channel, OrgUnit, RequestType, Role, Urgency
+from chengzhi.orgs.queries import Actor
+from chengzhi.regions import locator
+from chengzhi.worktime import Limit
+
+HANDLERS = frozenset(
+    {Role.GRID_WORKER, Role.COMMUNITY_STAFF, Role.STREET_STAFF, Role.DEPARTMENT_STAFF}
+)
+SATISFACTION = ("satisfied", "basically_satisfied", "dissatisfied")
+
+
+@dataclass(frozen=True, slots=True)
+class NewCase:
+    """What an appeal or field report brings (personal data: reporter name, phone, address)."""
+
+    title: str
+    description: str
+    request_type: RequestType
+    channel: Channel
+    urgency: Urgency = Urgency.NORMAL
+    category: tuple[str, str] | None = None  # (kind, code) in the current catalogue
+    lon: float | None = None
+    lat: float | None = None
+    crs: str = "wgs84"
+    address: str | None = None
+    reporter_name: str | None = None
+    reporter_phone: str | None = None
+
+
+def register_case(session: Session, clock: Clock, actor: Actor, new: NewCase) -> Case:
+    """登记: a new case from any channel."""
+    transition(None, Action.REGISTER, _role(actor))
+    now = clock.now()
+    case = Case(
+        number=f"T{secrets.token_hex(8)}",  # replaced by the dated number once the id exists
+        status=Status.REGISTERED.value,
+        channel=new.channel.value,
+        request_type=new.request_type.value,
+        urgency=new.urgency.value,
+        category=_category(session, new.category),
+        title=_text(new.title, "标题 title", 200),
+        description=_text(new.description, "内容 description", 10_000),
+        address=new.address,
+        reporter_id=actor.person_id if actor.role is Role.RESIDENT else None,
+        reporter_name=new.reporter_name,
+        reporter_phone=new.reporter_phone,
+        registered_at=now,
+        pauses=[],
+        escalations=0,
+        last_hash=timeline.GENESIS,
+    )
+    _place(session, case, new)
+    session.add(case)
+    session.flush()
+    case.number = f"{now.astimezone(clocks.calendar().tz):%Y%m%d}{case.id:08d}"
+    _record(session, case, actor, Action.REGISTER, None, now, data={"channel": case.channel})
+    session.flush()  # so the version the caller sees is the stored one
+    return case
+
+
+def file_case(
+    session: Session,
+    clock: Clock,
+    actor: Actor,
+    number: str,
+    category: tuple[str, str] | None = None,
+    urgency: Urgency | None = None,
+) -> Case:
+    """立案: the dispatcher accepts the case, fixing its category and urgency; the dispatch
+    clock starts."""
+    case = _load(session, number)
+    if category:
+        case.category = _category(session, category)
+    if urgency:
+        case.urgency = urgency.value
+    return _act(session, clock, actor, case, Action.FILE, stage="dispatch")
+
+
+def cancel_case(session: Session, clock: Clock, actor: Actor, number: str, reason: str) -> Case:
+    """作废: not a case (a duplicate call, a prank, outside the government's remit)."""
+    return _act(
+        session, clock, actor, _load(session, number), Action.CANCEL, reason=reason, stage=None
+    )
+
+
+def dispatch_case(
+    session: Session, clock: Clock, actor: Actor, number: str, unit_code: str | None = None
+) -> Case:
+    """派遣: to the named unit, or to the one the responsibility list names."""
+    case = _load(session, number)
+    unit_id, why = _dispatch_target(session, case, unit_code)
+    case.unit_id = unit_id
+    return _act(
+        session,
+        clock,
+        actor,
+        case,
+        Action.DISPATCH,
+        stage="sign",
+        data={"unit": unit_id, "route": why},
+    )
+
+
+def _dispatch_target(session: Session, case: Case, unit_code: str | None) -> tuple[int, str]:
+    if unit_code:
+        unit = session.scalar(
+            select(OrgUnit).where(OrgUnit.code == unit_code, OrgUnit.active.is_(True))
+        )
+        if unit is None:
+            raise NotFound(f"单位 {unit_code} 不存在 (no such unit)")
+        return unit.id, "人工派单 (chosen by the dispatcher)"
+    found = routing.route(session, case.category, case.region_code)
+    if found.unit_id is None:
+        raise Conflict(f"无法自动派单：{found.reason}", reason=found.reason)
+    return found.unit_id, found.reason
+
+
+def sign_case(session: Session, clock: Clock, actor: Actor, number: str) -> Case:
+    """签收: the assigned unit takes the case; the handling clock starts."""
+    case = _load(session, number)
+    return _act(session, clock, actor, case, Action.SIGN, stage="handle", own=True)
+
+
+def request_return(session: Session, clock: Clock, actor: Actor, number: str, reason: str) -> Case:
+    """退单: not ours; the dispatcher arbitrates. The clock keeps running meanwhile."""
+    return _act(
+        session,
+        clock,
+        actor,
+        _load(session, number),
+        Action.REQUEST_RETURN,
+        reason=reason,
+        own=True,
+    )
+
+
+def arbitrate_return(
+    session: Session,
+    clock: Clock,
+    actor: Actor,
+    number: str,
+    approve: bool,
+    reason: str | None = None,
+) -> Case:
+    case = _load(session, number)
+    if approve:
+        previous, case.unit_id = case.unit_id, None
+        return _act(
+            session,
+            clock,
+            actor,
+            case,
+            Action.APPROVE_RETURN,
+            reason=reason,
+            stage="dispatch",
+            data={"unit": previous},
+        )
+    return _act(session, clock, actor, case, Action.REJECT_RETURN, reason=reason)
+
+
+def request_extension(
+    session: Session, clock: Clock, actor: Actor, number: str, reason: str, extra: Limit
+) -> Case:
+    """申请延期: the unit asks for more time; the dispatcher decides."""
+    case = _load(session, number)
+    data = {"amount": extra.amount, "unit": extra.unit}
+    return _act(
+        session, clock, actor, case, Action.REQUEST_EXTENSION, reason=reason, data=data, own=True
+    )
+
+
+def decide_extension(
+    session: Session,
+    clock: Clock,
+    actor: Actor,
+    number: str,
+    approve: bool,
+    reason: str | None = None,
+) -> Case:
+    case = _load(session, number)
+    asked = _pending(
+        session, case, Action.REQUEST_EXTENSION, (Action.APPROVE_EXTENSION, Action.REJECT_EXTENSION)
+    )
+    if asked is None:
+        raise Conflict("没有待审批的延期申请 (no extension request pending)")
+    if not approve:
+        return _act(session, clock, actor, case, Action.REJECT_EXTENSION, reason=reason)
+    extra = Limit(asked.data["amount"], asked.data["unit"])
+    clocks.extend(case, extra)
+    return _act(
+        session,
+        clock,
+        actor,
+        case,
+        Action.APPROVE_EXTENSION,
+        reason=reason,
+        data={**asked.data, "due_at": case.due_at.isoformat() if case.due_at else None},
+    )
+
+
+def suspend_case(session: Session, clock: Clock, actor: Actor, number: str, reason: str) -> Case:
+    """挂起: the handling clock stops until resumed."""
+    case = _load(session, number)
+    clocks.pause(case, clock.now())
+    return _act(session, clock, actor, case, Action.SUSPEND, reason=reason)
+
+
+def resume_case(session: Session, clock: Clock, actor: Actor, number: str) -> Case:
+    case = _load(session, number)
+    clocks.resume(case, clock.now())
+    return _act(session, clock, actor, case, Action.RESUME)
+
+
+def handle_case(session: Session, clock: Clock, actor: Actor, number: str, reply: str) -> Case:
+    """办结反馈: the unit reports what it did; on-site verification is due next."""
+    case = _load(session, number)
+    data = {"reply": _text(reply, "办理结果 reply", 10_000)}
+    return _act(session, clock, actor, case, Action.HANDLE, stage="verify", data=data, own=True)
+
+
+def verify_case(
+    session: Session,
+    clock: Clock,
+    actor: Actor,
+    number: str,
+    passed: bool,
+    reason: str | None = None,
+) -> Case:
+    """核查: pass closes the case; fail sends it back to the unit (返工) with a fresh clock."""
+    case = _load(session, number)
+    _check_verifier(actor, case)
+    if passed:
+        case.closed_at = clock.now()
+        return _act(session, clock, actor, case, Action.VERIFY_PASS, reason=reason, stage=None)
+    return _act(session, clock, actor, case, Action.VERIFY_FAIL, reason=reason, stage="handle")
+
+
+def close_case(session: Session, clock: Clock, actor: Actor, number: str, reply: str) -> Case:
+    """直接办结: an inquiry answered at once by the operator or dispatcher."""
+    case = _load(session, number)
+    case.closed_at = clock.now()
+    data = {"reply": _text(reply, "答复 reply", 10_000)}
+    return _act(session, clock, actor, case, Action.CLOSE, stage=None, data=data)
+
+
+def revisit_case(
+    session: Session,
+    clock: Clock,
+    actor: Actor,
+    number: str,
+    contacted: bool,
+    solved: bool | None,
+    satisfaction: str | None,
+    note: str | None = None,
+) -> Case:
+    """回访: reached? solved? satisfied? Residents rate only their own cases."""
+    case = _load(session, number)
+    if actor.role is Role.RESIDENT and case.reporter_id != actor.person_id:
+        raise NotFound(f"案件 {number} 不存在 (no such case)")
+    if contacted and satisfaction not in SATISFACTION:
+        raise InvalidInput(f"满意度应为 {', '.join(SATISFACTION)} (satisfaction)")
+    data = {
+        "contacted": contacted,
+        "solved": solved if contacted else None,
+        "satisfaction": satisfaction if contacted else None,
+        "note": note,
+    }
+    return _act(session, clock, actor, case, Action.REVISIT, data=data)
+
+
+def reopen_case(session: Session, clock: Clock, actor: Actor, number: str, reason: str) -> Case:
+    """重办: back to dispatch when the resident is dissatisfied and the category allows it."""
+    case = _load(session, number)
+    if case.category is not None and not case.category.reopen:
+        raise Conflict(f"该类事项不可重办 (category {case.category.code} does not allow reopening)")
+    case.closed_at, case.unit_id = None, None
+    return _act(session, clock, actor, case, Action.REOPEN, reason=reason, stage="dispatch")
+
+
+def merge_case(
+    session: Session, clock: Clock, actor: Actor, number: str, into: str, reason: str
+) -> Case:
+    """合并: a duplicate folds into the case already open for the same problem."""
+    case, target = _load(session, number), _load(session, into)
+    if target.id == case.id or target.status in (Status.MERGED.value, Status.CANCELLED.value):
+        raise Conflict(f"不能合并到 {into} (cannot merge into that case)")
+    case.merged_into_id = target.id
+    return _act(
+        session,
+        clock,
+        actor,
+        case,
+        Action.MERGE,
+        reason=reason,
+        stage=None,
+        data={"into": target.number},
+    )
+
+
+def remind_case(
+    session: Session, clock: Clock, actor: Actor, number: str, reason: str | None = None
+) -> Case:
+    """催办: a reminder to the handling unit; the status stays."""
+    return _act(session, clock, actor, _load(session, number), Action.REMIND, reason=reason)
+
+
+def comment_case(session: Session, clock: Clock, actor: Actor, number: str, text: str) -> Case:
+    case = _load(session, number)
+    return _act(
+        session, clock, actor, case, Action.COMMENT, data={"text": _text(text, "备注", 5000)}
+    )
+
+
+# --- the one path every verb takes ---------------------------------------------------------
+
+
+def _act(
+    session: Session,
+    clock: Clock,
+    actor: Actor,
+    case: Case,
+    action: Action,
+    *,
+    reason: str | None = None,
+    data: dict[str, Any] | None = None,
+    stage: str | None | bool = False,
+    own: bool = False,
+) -> Case:
+    """Check the transition for this role, change the status, (re)start the stage clock when
+    `stage` is given (None stops it), append the event, and flush so a concurrent change to the
+    same case fails here as a Conflict. `own`: only the unit handling the case may act."""
+    before = Status(case.status)
+    step = transition(before, action, _role(actor)) if actor.role else _system(before, action)
+    if own:
+        _check_own(actor, case)
+    if step.needs_reason and not (reason or "").strip():
+        raise InvalidInput(f"{action.zh}需要填写原因 ({action.en} needs a reason)")
+    now = clock.now()
+    with session.no_autoflush:  # one UPDATE per action, so the version moves by exactly one
+        case.status = step.to.value
+        if stage is not False:
+            clocks.start(case, stage, now)  # type: ignore[arg-type]
+        _record(session, case, actor, action, before, now, reason, data)
+    number = case.number  # a failed flush expires the case
+    try:
+        session.flush()
+    except (StaleDataError, IntegrityError, OperationalError) as e:
+        # The version or the (case, seq) key moved under us; on SQLite a reader whose snapshot is
+        # older than another writer's commit cannot start writing ("database is locked").
+        if isinstance(e, OperationalError) and "locked" not in str(e):
+            raise
+        raise Conflict(f"案件 {number} 已被他人更新，请刷新后重试 (changed meanwhile)") from e
+    return case
+
+
+def _system(before: Status, action: Action) -> Transition:
+    """The worker (no role) may take the status-keeping actions of the clock: remind, escalate."""
+    step = TRANSITIONS.get((before, action))
+    if step is None or action not in (Action.REMIND, Action.ESCALATE):
+        raise Forbidden("系统不能执行此操作 (the system cannot take this action)")
+    return step
+
+
+def _record(
+    session: Session,
+    case: Case,
+    actor: Actor,
+    action: Action,
+    before: Status | None,
+    now: datetime,
+    reason: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> CaseEvent:
+    last = session.scalar(select(func.max(CaseEvent.seq)).where(CaseEvent.case_id == case.id))
+    seq = (last or 0) + 1
+    event = CaseEvent(
+        case_id=case.id,
+        seq=seq,
+        action=action.value,
+        from_status=before.value if before else None,
+        to_status=case.status,
+        actor_id=actor.person_id,
+        role=actor.role.value if actor.role else "system",
+        unit_id=actor.unit_id,
+        at=now,
+        reason=(reason or "").strip() or None,
+        data=data or {},
+        prev_hash=case.last_hash,
+    )
+    event.hash = timeline.digest(case.last_hash, timeline.content(event))
+    case.last_hash = event.hash
+    session.add(event)
+    return event
+
+
+def _load(session: Session, number: str) -> Case:
+    case = session.scalar(select(Case).where(Case.number == number))
+    if case is None:
+        raise NotFound(f"案件 {number} 不存在 (no such case)")
+    return case
+
+
+def _check_own(actor: Actor, case: Case) -> None:
+    """Handling roles act only on cases their unit is handling."""
+    if actor.role in HANDLERS and (actor.unit_id is None or case.unit_id != actor.unit_id):
+        raise Forbidden(f"案件 {case.number} 不在本单位办理 (not assigned to your unit)")
+
+
+def _check_verifier(actor: Actor, case: Case) -> None:
+    """A grid worker verifies cases in their own grids, and never a case their unit handled."""
+    if actor.role is not Role.GRID_WORKER:
+        return
+    if case.region_code not in actor.grids:
+        raise Forbidden("只能核查本网格的案件 (only cases in your grids)")
+    if case.unit_id is not None and case.unit_id == actor.unit_id:
+        raise Forbidden("不能核查本单位办理的案件 (cannot verify your own unit's work)")
+
+
+def _pending(
+    session: Session, case: Case, asked: Action, answers: tuple[Action, ...]
+) -> CaseEvent | None:
+    """The latest `asked` event not yet followed by one of `answers`."""
+    events = session.scalars(
+        select(CaseEvent)
+        .where(
+            CaseEvent.case_id == case.id,
+            CaseEvent.action.in_([asked.value, *(a.value for a in answers)]),
+        )
+        .order_by(CaseEvent.seq.desc())
+        .limit(1)
+    ).first()
+    return events if events is not None and events.action == asked.value else None
+
+
+def _category(session: Session, ref: tuple[str, str] | None) -> Category | None:
+    if ref is None:
+        return None
+    version = catalog.current_version(session)
+    row = session.scalar(
+        select(Category).where(
+            Category.version_id == (version.id if version else -1),
+            Category.kind == ref[0],
+            Category.code == ref[1],
+        )
+    )
+    if row is None:
+        raise InvalidInput(f"事项 {ref[0]}:{ref[1]} 不在现行清单中 (not in the current catalogue)")
+    return row
+
+
+def _place(session: Session, case: Case, new: NewCase) -> None:
+    if new.lon is None or new.lat is None:
+        return
+    [found] = locator.locate_points(
+        session, [new.lon], [new.lat], new.crs, get_settings().outside_tolerance_m
+    )
+    case.lon, case.lat = found.lon, found.lat
+    case.region_code = found.chain[0].code if found.chain else None
+
+
+def _role(actor: Actor) -> Role:
+    if actor.role is None:
+        raise Forbidden("需要登录 (an identified actor is required)")
+    return actor.role
+
+
+def _text(value: str, what: str, limit: int) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise InvalidInput(f"{what}不能为空 (must not be empty)")
+    if len(value) > limit:
+        raise InvalidInput(f"{what}过长 (longer than {limit} characters)")
+    return value
+
+
+# --- one entry for the API: an action by name on a case the actor can see ----------------------
+
+
+def perform(
+    session: Session, clock: Clock, actor: Actor, number: str, action: str, body: ActionIn
+) -> Case:
+    """Run `action` on a case the actor may see (others are not found), checking the version the
+    client last saw when it sends one."""
+    case = session.scalar(visible_cases(actor).where(Case.number == number))
+    if case is None:
+        raise NotFound(f"案件 {number} 不存在 (no such case)")
+    if body.expected_version is not None and body.expected_version != case.version:
+        raise Conflict(f"案件 {number} 已被他人更新，请刷新后重试 (changed meanwhile)")
+    verb = VERBS.get(action)
+    if verb is None:
+        raise NotFound(f"没有操作 {action} (no such action)")
+    return verb(session, clock, actor, number, body)
+
+
+def _need(value: Any, name: str) -> Any:
+    if value is None:
+        raise InvalidInput(f"缺少参数 {name} (missing {name})")
+    return value
+
+
+def category_ref(text: str | None) -> tuple[str, str] | None:
+    return tuple(text.split(":", 1)) if text else None  # type: ignore[return-value]
+
+
+VERBS: dict[str, Any] = {
+    "file": lambda s, c, a, n, b: file_case(s, c, a, n, category_ref(b.category), b.urgency),
+    "cancel": lambda s, c, a, n, b: cancel_case(s, c, a, n, b.reason or ""),
+    "dispatch": lambda s, c, a, n, b: dispatch_case(s, c, a, n, b.unit),
+    "sign": lambda s, c, a, n, b: sign_case(s, c, a, n),
+    "request_return": lambda s, c, a, n, b: request_return(s, c, a, n, b.reason or ""),
+    "arbitrate_return": lambda s, c, a, n, b: arbitrate_return(
+        s, c, a, n, _need(b.approve, "approve"), b.reason
+    ),
+    "request_extension": lambda s, c, a, n, b: request_extension(
+        s,
+        c,
+        a,
+        n,
+        b.reason or "",
+        Limit(_need(b.extra_amount, "extra_amount"), _need(b.extra_unit, "extra_unit")),
+    ),
+    "decide_extension": lambda s, c, a, n, b: decide_extension(
+        s, c, a, n, _need(b.approve, "approve"), b.reason
+    ),
+    "suspend": lambda s, c, a, n, b: suspend_case(s, c, a, n, b.reason or ""),
+    "resume": lambda s, c, a, n, b: resume_case(s, c, a, n),
+    "handle": lambda s, c, a, n, b: handle_case(s, c, a, n, b.reply or ""),
+    "verify": lambda s, c, a, n, b: verify_case(s, c, a, n, _need(b.passed, "passed"), b.reason),
+    "close": lambda s, c, a, n, b: close_case(s, c, a, n, b.reply or ""),
+    "revisit": lambda s, c, a, n, b: revisit_case(
+        s, c, a, n, _need(b.contacted, "contacted"), b.solved, b.satisfaction, b.note
+    ),
+    "reopen": lambda s, c, a, n, b: reopen_case(s, c, a, n, b.reason or ""),
+    "merge": lambda s, c, a, n, b: merge_case(s, c, a, n, _need(b.into, "into"), b.reason or ""),
+    "remind": lambda s, c, a, n, b: remind_case(s, c, a, n, b.reason),
+    "comment": lambda s, c, a, n, b: comment_case(s, c, a, n, b.note or b.reason or ""),
+}

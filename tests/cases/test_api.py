@@ -1,0 +1,115 @@
+"""The loop over HTTP: login, register, act, scope, concurrency, errors."""
+
+import pytest
+
+from chengzhi.demo.build import DEMO_PASSWORD
+from chengzhi.deps import get_clock
+
+
+@pytest.fixture
+def api(client, city, clock):
+    client.app.dependency_overrides[get_clock] = lambda: clock
+    return client
+
+
+def login(api, username: str) -> dict:
+    body = api.post(
+        "/api/v1/auth/login", json={"username": username, "password": DEMO_PASSWORD}
+    ).json()
+    return {"Authorization": f"Bearer {body['token']}"}
+
+
+def new_case(api, city, headers) -> dict:
+    lon, lat = city.point()
+    body = {
+        "title": "路灯不亮",
+        "description": "幸福路口两盏路灯连续三晚不亮",
+        "request_type": "complaint",
+        "category": "matter:06010",
+        "lon": lon,
+        "lat": lat,
+        "reporter_name": "李四",
+        "reporter_phone": "13900139000",
+    }
+    response = api.post("/api/v1/cases", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_login_is_required_and_wrong_passwords_are_refused(api, city):
+    assert api.get("/api/v1/cases").status_code == 401
+    wrong = api.post("/api/v1/auth/login", json={"username": "operator", "password": "nope"})
+    assert wrong.status_code == 401 and "wrong username or password" in wrong.json()["detail"]
+    unknown = api.post("/api/v1/auth/login", json={"username": "nobody", "password": "nope"})
+    assert unknown.status_code == 401 and unknown.json() == wrong.json()
+    assert api.get("/api/v1/cases", headers={"Authorization": "Bearer forged"}).status_code == 401
+
+
+def test_the_loop_over_http_with_allowed_actions_and_masked_reporter(api, city):
+    op, d, street = login(api, "operator"), login(api, "dispatcher"), login(api, "street_staff")
+    case = new_case(api, city, op)
+    assert case["status"] == "registered" and case["reporter_phone"] == "139****9000"
+    assert case["reporter_name"] == "李*" and "file" not in case["allowed_actions"]
+    number = case["number"]
+    assert "file" in api.get(f"/api/v1/cases/{number}", headers=d).json()["allowed_actions"]
+    for action, headers, body in [
+        ("file", d, {}),
+        ("dispatch", d, {}),
+        ("sign", street, {}),
+        ("handle", street, {"reply": "已维修"}),
+        ("verify", d, {"passed": True}),
+        ("revisit", op, {"contacted": True, "solved": True, "satisfaction": "basically_satisfied"}),
+    ]:
+        response = api.post(f"/api/v1/cases/{number}/{action}", json=body, headers=headers)
+        assert response.status_code == 200, (action, response.text)
+    final = response.json()
+    assert final["status"] == "archived" and len(final["events"]) == 7
+    assert final["events"][-1]["data"]["satisfaction"] == "basically_satisfied"
+
+
+def test_cases_outside_the_callers_scope_are_not_found(api, city):
+    case = new_case(api, city, login(api, "operator"))
+    dept = login(api, "department_staff")  # nothing dispatched to this department
+    assert api.get(f"/api/v1/cases/{case['number']}", headers=dept).status_code == 404
+    assert api.get("/api/v1/cases", headers=dept).json()["total"] == 0
+    resident = login(api, "resident")
+    assert api.get(f"/api/v1/cases/{case['number']}", headers=resident).status_code == 404
+    own = new_case(api, city, resident)
+    assert [c["number"] for c in api.get("/api/v1/cases", headers=resident).json()["items"]] == [
+        own["number"]
+    ]
+    grid = login(api, "grid_worker")
+    assert api.get(f"/api/v1/cases/{case['number']}", headers=grid).status_code == 200
+
+
+def test_domain_errors_map_to_403_409_422_and_stale_versions_to_409(api, city):
+    op, d, resident = login(api, "operator"), login(api, "dispatcher"), login(api, "resident")
+    case = new_case(api, city, op)
+    url = f"/api/v1/cases/{case['number']}"
+    assert api.post(f"{url}/sign", json={}, headers=d).status_code == 409  # not dispatched yet
+    assert api.post(f"{url}/file", json={}, headers=op).status_code == 403  # operators don't file
+    assert api.post(f"{url}/dispatch", json={}, headers=d).status_code == 409  # not filed yet
+    assert api.post(f"{url}/cancel", json={}, headers=d).status_code == 422  # needs a reason
+    assert api.post(f"{url}/verify", json={}, headers=d).status_code in (409, 422)
+    assert api.post(f"{url}/fly", json={}, headers=d).status_code == 404
+    stale = api.post(f"{url}/file", json={"expected_version": case["version"] + 5}, headers=d)
+    assert stale.status_code == 409
+    ok = api.post(f"{url}/file", json={"expected_version": case["version"]}, headers=d)
+    assert ok.status_code == 200 and ok.json()["version"] == case["version"] + 1
+    bad = api.post(
+        "/api/v1/cases",
+        json={"title": "", "description": "x", "request_type": "nope"},
+        headers=resident,
+    )
+    assert bad.status_code == 422
+
+
+def test_lists_cost_a_fixed_number_of_queries(api, city, count_queries):
+    op = login(api, "operator")
+    for _ in range(3):
+        new_case(api, city, op)
+    with count_queries() as few:
+        api.get("/api/v1/cases", params={"limit": 1}, headers=op)
+    with count_queries() as many:
+        api.get("/api/v1/cases", params={"limit": 50}, headers=op)
+    assert many.count == few.count

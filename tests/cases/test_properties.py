@@ -1,0 +1,79 @@
+"""Random legal walks through the loop keep the invariants: one event per step, an intact hash
+chain, no running clock on a concluded or suspended case."""
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chengzhi.cases import clocks, service, timeline
+from chengzhi.cases.workflow import FINAL, Status
+from chengzhi.errors import DomainError
+from chengzhi.models import CaseEvent
+from chengzhi.worktime import Limit
+from tests.cases.conftest import appeal
+
+# action → (persona, call(session, clock, actor, number))
+STEPS = {
+    "file": ("dispatcher", lambda s, c, a, n: service.file_case(s, c, a, n)),
+    "cancel": ("dispatcher", lambda s, c, a, n: service.cancel_case(s, c, a, n, "重复来电")),
+    "dispatch": ("dispatcher", lambda s, c, a, n: service.dispatch_case(s, c, a, n)),
+    "sign": ("street_staff", lambda s, c, a, n: service.sign_case(s, c, a, n)),
+    "return": ("street_staff", lambda s, c, a, n: service.request_return(s, c, a, n, "非本单位")),
+    "approve_return": ("dispatcher", lambda s, c, a, n: service.arbitrate_return(s, c, a, n, True)),
+    "reject_return": (
+        "dispatcher",
+        lambda s, c, a, n: service.arbitrate_return(s, c, a, n, False, "属地"),
+    ),
+    "extension": (
+        "street_staff",
+        lambda s, c, a, n: service.request_extension(s, c, a, n, "协调", Limit(1, "working_days")),
+    ),
+    "approve_extension": (
+        "dispatcher",
+        lambda s, c, a, n: service.decide_extension(s, c, a, n, True),
+    ),
+    "suspend": ("dispatcher", lambda s, c, a, n: service.suspend_case(s, c, a, n, "等待")),
+    "resume": ("dispatcher", lambda s, c, a, n: service.resume_case(s, c, a, n)),
+    "handle": ("street_staff", lambda s, c, a, n: service.handle_case(s, c, a, n, "已处理")),
+    "pass": ("dispatcher", lambda s, c, a, n: service.verify_case(s, c, a, n, True)),
+    "fail": ("dispatcher", lambda s, c, a, n: service.verify_case(s, c, a, n, False, "未整改")),
+    "close": ("operator", lambda s, c, a, n: service.close_case(s, c, a, n, "已答复")),
+    "revisit": (
+        "operator",
+        lambda s, c, a, n: service.revisit_case(s, c, a, n, True, False, "dissatisfied"),
+    ),
+    "reopen": ("dispatcher", lambda s, c, a, n: service.reopen_case(s, c, a, n, "不满意")),
+    "remind": ("supervisor", lambda s, c, a, n: service.remind_case(s, c, a, n, "请加快")),
+}
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    walk=st.lists(st.sampled_from(sorted(STEPS)), min_size=1, max_size=14),
+    gaps=st.lists(st.integers(0, 600), min_size=14, max_size=14),
+)
+def test_random_walks_keep_the_invariants(session, clock, city, walk, gaps):
+    case = service.register_case(session, clock, city.actors["operator"], appeal(city))
+    steps = 1
+    for name, gap in zip(walk, gaps, strict=False):
+        persona, call = STEPS[name]
+        clock.advance(minutes=gap)
+        nested = session.begin_nested()
+        try:
+            call(session, clock, city.actors[persona], case.number)
+        except DomainError:
+            nested.rollback()  # refused: nothing may have changed
+            session.refresh(case)
+        else:
+            nested.commit()
+            steps += 1
+        assert session.query(CaseEvent).filter_by(case_id=case.id).count() == steps
+        assert timeline.verify(session, [case.id]) == (steps, [])
+        status = Status(case.status)
+        if status in FINAL or status in (Status.CLOSED, Status.HANDLED):
+            assert case.stage in (None, "verify") and (
+                status is Status.HANDLED or case.due_at is None
+            )
+        if status is Status.SUSPENDED:
+            assert clocks.light(case, clock.now()) is None
