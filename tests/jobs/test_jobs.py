@@ -341,12 +341,12 @@ def test_worker_once_runs_the_built_in_sweep_and_jobs_list_and_retry_show_it(cli
     assert cli("init").exit_code == 0
     result = cli("worker", "--once", "--id", "cli-test")
     assert result.exit_code == 0, result.output
-    assert "jobs.prune" in result.output and "ran 1" in result.output
+    assert "jobs.prune" in result.output  # domains' jobs.py may add more sweeps
     listed = cli("jobs", "list", "--status", "done", "--json")
     assert listed.exit_code == 0, listed.output
-    assert [(j["kind"], j["locked_by"]) for j in json.loads(listed.output)] == [
-        ("jobs.prune", None)
-    ]
+    done = {j["kind"]: j for j in json.loads(listed.output)}
+    assert done["jobs.prune"]["attempts"] == 1 and done["jobs.prune"]["locked_by"] is None
+    assert f"ran {len(done)}" in result.output
     assert json.loads(cli("jobs", "list", "--status", "queued", "--json").output) == []
     assert "jobs.prune" in cli("jobs", "list").output
     with db.transaction() as session:

@@ -53,18 +53,20 @@ def limit_for(case: Case, stage: str) -> Limit:
 
 def start(case: Case, stage: str | None, now: datetime) -> None:
     """Start (or, with None, stop) the stage clock."""
-    case.stage, case.pauses = stage, []
+    case.stage, case.pauses, case.escalations = stage, [], 0
     if stage is None:
-        case.stage_started_at = case.yellow_at = case.due_at = None
+        case.stage_started_at = case.yellow_at = case.due_at = case.next_check_at = None
         return
     case.stage_started_at = now
     case.yellow_at, case.due_at = threshold_times(
         now, limit_for(case, stage), hours_for(case), calendar()
     )
+    case.next_check_at = case.yellow_at
 
 
 def pause(case: Case, now: datetime) -> None:
     case.pauses = [*case.pauses, [now.isoformat(), None]]
+    case.next_check_at = None  # a stopped clock crosses nothing
 
 
 def resume(case: Case, now: datetime) -> None:
@@ -78,9 +80,16 @@ def resume(case: Case, now: datetime) -> None:
     case.yellow_at, case.due_at = threshold_times(
         case.stage_started_at, limit, hours_for(case), calendar(), pauses=pauses
     )
+    reschedule(case, now)
 
 
-def extend(case: Case, extra: Limit) -> None:
+def reschedule(case: Case, now: datetime) -> None:
+    """The next instant the sweep must look: the yellow threshold if still ahead, else due."""
+    ahead = [t for t in (case.yellow_at, case.due_at) if t is not None and t > now]
+    case.next_check_at = ahead[0] if ahead else now
+
+
+def extend(case: Case, extra: Limit, now: datetime) -> None:
     """An approved extension (延期): due moves by `extra`; yellow stays at 80 % of the new span."""
     if case.due_at is None or case.stage_started_at is None:
         return
@@ -90,6 +99,8 @@ def extend(case: Case, extra: Limit) -> None:
     # Under 24×7 hours a working hour is an hour, so one unit serves both.
     yellow = Limit(0.8 * span / 3600, "working_hours")
     case.yellow_at = deadline(case.stage_started_at, yellow, hours, cal).at
+    case.escalations = 0
+    reschedule(case, now)
 
 
 def overdue(case: Case, now: datetime) -> bool:

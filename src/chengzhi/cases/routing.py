@@ -37,6 +37,53 @@ def route(session: Session, category: Category | None, region_code: str | None) 
     return _department(session, category, region_code, level)
 
 
+# Escalation (逐级响应) climbs the place's chain above the handling unit: street office, district
+# centre, city centre. A unit's rank: lower is higher up.
+RANK = {UnitKind.COMMUNITY_COMMITTEE.value: 4, UnitKind.STREET_OFFICE.value: 3}
+CHAIN = ((3, UnitKind.STREET_OFFICE, 9), (2, UnitKind.OPERATIONS_CENTRE, 6))
+
+
+def escalation_target(
+    session: Session, unit: OrgUnit | None, region_code: str | None, hop: int
+) -> int | None:
+    """The unit told at escalation `hop` (1 = the first level above the handling unit), or None
+    when the case is already at the top."""
+    rank = _rank(unit)
+    chain = [
+        (r, kind, region_code[:digits]) for r, kind, digits in CHAIN if region_code and r < rank
+    ]
+    targets = [_unit_at(session, kind, code) for _, kind, code in chain] + [_city_centre(session)]
+    targets = [t for t in targets if t is not None and (unit is None or t != unit.id)]
+    return targets[hop - 1] if hop <= len(targets) else None
+
+
+def _rank(unit: OrgUnit | None) -> float:
+    if unit is None:
+        return 5
+    if unit.kind in RANK:
+        return RANK[unit.kind]
+    city = unit.jurisdiction.level == Level.CITY.value
+    if unit.kind == UnitKind.OPERATIONS_CENTRE.value:
+        return 1 if city else 2
+    return 1.5 if city else 2.5  # a department sits just below its centre
+
+
+def _unit_at(session: Session, kind: UnitKind, code: str) -> int | None:
+    return session.scalar(
+        select(OrgUnit.id)
+        .join(OrgUnit.jurisdiction)
+        .where(OrgUnit.kind == kind.value, OrgUnit.active.is_(True), Region.code == code)
+    )
+
+
+def _city_centre(session: Session) -> int | None:
+    return session.scalar(
+        select(OrgUnit.id)
+        .join(OrgUnit.jurisdiction)
+        .where(OrgUnit.kind == UnitKind.OPERATIONS_CENTRE.value, Region.level == Level.CITY.value)
+    )
+
+
 def _territorial(session: Session, kind: UnitKind, code: str) -> Route:
     unit = session.scalar(
         select(OrgUnit.id)

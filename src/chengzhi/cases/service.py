@@ -18,7 +18,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from chengzhi.cases import clocks, routing, timeline
 from chengzhi.cases.queries import visible_cases
 from chengzhi.cases.schemas import ActionIn
-from chengzhi.cases.workflow import TRANSITIONS, Action, Status, Transition, transition
+from chengzhi.cases.workflow import Action, Status, Transition, transition
 from chengzhi.catalog import service as catalog
 from chengzhi.clock import Clock
 from chengzhi.config import get_settings
@@ -211,7 +211,7 @@ def decide_extension(
     if not approve:
         return _act(session, clock, actor, case, Action.REJECT_EXTENSION, reason=reason)
     extra = Limit(asked.data["amount"], asked.data["unit"])
-    clocks.extend(case, extra)
+    clocks.extend(case, extra, clock.now())
     return _act(
         session,
         clock,
@@ -329,6 +329,21 @@ def remind_case(
     return _act(session, clock, actor, _load(session, number), Action.REMIND, reason=reason)
 
 
+def escalate_case(
+    session: Session,
+    clock: Clock,
+    actor: Actor,
+    number: str,
+    reason: str,
+    to_unit: int | None = None,
+) -> Case:
+    """逐级上报: the case climbs one level (the next unit up is told); the status stays."""
+    case = _load(session, number)
+    case.escalations += 1
+    data = {"hop": case.escalations, "to_unit": to_unit}
+    return _act(session, clock, actor, case, Action.ESCALATE, reason=reason, data=data)
+
+
 def comment_case(session: Session, clock: Clock, actor: Actor, number: str, text: str) -> Case:
     case = _load(session, number)
     return _act(
@@ -355,7 +370,7 @@ def _act(
     `stage` is given (None stops it), append the event, and flush so a concurrent change to the
     same case fails here as a Conflict. `own`: only the unit handling the case may act."""
     before = Status(case.status)
-    step = transition(before, action, _role(actor)) if actor.role else _system(before, action)
+    step = transition(before, action, _role(actor)) if actor.role else _system(case, action)
     if own:
         _check_own(actor, case)
     if step.needs_reason and not (reason or "").strip():
@@ -378,12 +393,12 @@ def _act(
     return case
 
 
-def _system(before: Status, action: Action) -> Transition:
-    """The worker (no role) may take the status-keeping actions of the clock: remind, escalate."""
-    step = TRANSITIONS.get((before, action))
-    if step is None or action not in (Action.REMIND, Action.ESCALATE):
+def _system(case: Case, action: Action) -> Transition:
+    """The worker (no role) keeps the clock: it reminds and escalates, in any status whose stage
+    clock runs, and does nothing else."""
+    if action not in (Action.REMIND, Action.ESCALATE) or case.stage is None:
         raise Forbidden("系统不能执行此操作 (the system cannot take this action)")
-    return step
+    return Transition(Status(case.status), frozenset())
 
 
 def _record(

@@ -43,10 +43,7 @@ class Urgency(LabelledEnum):
 
 class Case(Base):
     __tablename__ = "cases"
-    __table_args__ = (
-        Index("ix_cases_status_due", "status", "due_at"),
-        Index("ix_cases_status_yellow", "status", "yellow_at"),
-    )
+    __table_args__ = (Index("ix_cases_status_due", "status", "due_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     number: Mapped[str] = mapped_column(String(20), unique=True)
@@ -78,6 +75,9 @@ class Case(Base):
     yellow_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     pauses: Mapped[list[list[str | None]]] = mapped_column(JSON, default=list)
+    # When the clock sweep must next look at this case (yellow, then due, then the next hop up);
+    # null while no clock runs. The sweep reads only rows whose instant has passed.
+    next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     escalations: Mapped[int] = mapped_column(Integer, default=0)
     registered_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

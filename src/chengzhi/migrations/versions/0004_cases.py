@@ -63,6 +63,7 @@ def upgrade() -> None:
         sa.Column("yellow_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("due_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("pauses", sa.JSON(), nullable=False),
+        sa.Column("next_check_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("escalations", sa.Integer(), nullable=False),
         sa.Column("registered_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
@@ -86,12 +87,12 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_cases_category_id"), ["category_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_cases_next_check_at"), ["next_check_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_region_code"), ["region_code"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_registered_at"), ["registered_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_reporter_id"), ["reporter_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_status"), ["status"], unique=False)
         batch_op.create_index("ix_cases_status_due", ["status", "due_at"], unique=False)
-        batch_op.create_index("ix_cases_status_yellow", ["status", "yellow_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_unit_id"), ["unit_id"], unique=False)
 
     op.create_table(
@@ -139,12 +140,12 @@ def downgrade() -> None:
     op.drop_table("case_events")
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_cases_unit_id"))
-        batch_op.drop_index("ix_cases_status_yellow")
         batch_op.drop_index("ix_cases_status_due")
         batch_op.drop_index(batch_op.f("ix_cases_status"))
         batch_op.drop_index(batch_op.f("ix_cases_reporter_id"))
         batch_op.drop_index(batch_op.f("ix_cases_registered_at"))
         batch_op.drop_index(batch_op.f("ix_cases_region_code"))
+        batch_op.drop_index(batch_op.f("ix_cases_next_check_at"))
         batch_op.drop_index(batch_op.f("ix_cases_category_id"))
 
     op.drop_table("cases")
