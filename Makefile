@@ -49,6 +49,7 @@ bench: $(VENV)/.test                   ## benchmarks; each prints figures and a 
 	$(BIN)/python bench/bench_worktime.py
 	$(BIN)/python bench/bench_cases.py
 	$(BIN)/python bench/bench_jobs.py
+	$(BIN)/python bench/bench_sweep.py
 
 lock:                                  ## refresh constraints.txt from a clean install
 	rm -rf /tmp/chengzhi-lock && $(PYTHON) -m venv /tmp/chengzhi-lock
