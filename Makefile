@@ -22,6 +22,7 @@ $(VENV)/.test: $(VENV)/.app
 demo: $(VENV)/.app                     ## install, build the demo city, serve on :8000
 	$(BIN)/chengzhi init
 	$(BIN)/chengzhi demo-city --scale city --seed 1 --replace
+	$(BIN)/chengzhi simulate --days 2 --seed 1
 	$(BIN)/chengzhi serve
 
 serve: $(VENV)/.app
@@ -50,6 +51,7 @@ bench: $(VENV)/.test                   ## benchmarks; each prints figures and a 
 	$(BIN)/python bench/bench_cases.py
 	$(BIN)/python bench/bench_jobs.py
 	$(BIN)/python bench/bench_sweep.py
+	$(BIN)/python bench/bench_simulate.py --days 2
 
 lock:                                  ## refresh constraints.txt from a clean install
 	rm -rf /tmp/chengzhi-lock && $(PYTHON) -m venv /tmp/chengzhi-lock

@@ -98,3 +98,12 @@ def test_audit_verify_finds_a_tampered_timeline(cli_env):
         session.execute(text("UPDATE case_events SET reason = 'edited'"))
     result = run("audit", "verify")
     assert result.exit_code == 1 and "event 1" in result.output
+
+
+def test_demo_city_replaces_a_city_that_already_has_cases(cli_env):
+    run("init")
+    assert run("demo-city", "--scale", "small", "--seed", "2").exit_code == 0
+    assert run("simulate", "--days", "1", "--seed", "2").exit_code == 0
+    result = run("demo-city", "--scale", "small", "--seed", "3", "--replace")
+    assert result.exit_code == 0, result.output
+    assert run("audit", "verify").exit_code == 0

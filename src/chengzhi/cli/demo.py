@@ -52,3 +52,35 @@ def demo_city(
     for login in logins:
         table.add_row(Role(login.role).zh, login.username, login.password, login.unit or "—")
     console.print(table)
+
+
+def simulate(
+    days: Annotated[int, typer.Option(help="Simulated days of appeals.")] = 7,
+    seed: Annotated[int, typer.Option(help="Same database and seed, same run.")] = 1,
+) -> None:
+    """Simulate appeals travelling the closed loop in the demo city, through the case verbs."""
+    from chengzhi.db import engine
+    from chengzhi.demo.simulate import simulate as run
+
+    with domain_errors(), progress("模拟 simulating (hours)") as on_progress:
+        report = run(engine(), days, seed, on_progress=on_progress)
+    console.print(
+        f"[green]{report.days} 天 days[/] seed {report.seed}: 诉求 appeals {report.appeals:,} · "
+        f"操作 actions {report.total_actions:,} · 用时 {report.seconds:.1f} s "
+        f"({report.total_actions / max(report.seconds, 1e-9):,.0f} actions/s)"
+    )
+    table = Table("状态 status", "案件 cases", title="期末状态 final statuses")
+    for status, count in report.statuses.items():
+        table.add_row(status, f"{count:,}")
+    console.print(table)
+    actions = Table("操作 action", "次数 count", title="操作 actions")
+    for action, count in report.actions.most_common():
+        actions.add_row(action, f"{count:,}")
+    console.print(actions)
+    if report.satisfaction:
+        console.print(
+            "回访 return visits: "
+            + " · ".join(f"{k} {v:,}" for k, v in report.satisfaction.most_common())
+        )
+    if report.refused:
+        console.print("被拒 refused: " + " · ".join(f"{k} {v}" for k, v in report.refused.items()))

@@ -11,7 +11,7 @@ from chengzhi.catalog import service as catalog
 from chengzhi.cli.audit import audit_app
 from chengzhi.cli.catalog import catalog_app
 from chengzhi.cli.common import console, domain_errors
-from chengzhi.cli.demo import demo_city
+from chengzhi.cli.demo import demo_city, simulate
 from chengzhi.cli.orgs import orgs_app, people_app, structure_app
 from chengzhi.cli.regions import grids_app, regions_app
 from chengzhi.cli.worker import jobs_app, worker
@@ -35,6 +35,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(jobs_app, name="jobs")
 app.command("demo-city")(demo_city)
 app.command("worker")(worker)
+app.command("simulate")(simulate)
 
 
 @app.command()

@@ -18,7 +18,18 @@ from chengzhi.demo import names
 from chengzhi.demo.plan import CityPlan
 from chengzhi.errors import Conflict
 from chengzhi.geo.shapes import footprints
-from chengzhi.models import GridAssignment, GridDuty, Level, OrgUnit, Person, Region, Role
+from chengzhi.models import (
+    Case,
+    CaseEvent,
+    GridAssignment,
+    GridDuty,
+    Level,
+    LoginSession,
+    OrgUnit,
+    Person,
+    Region,
+    Role,
+)
 from chengzhi.orgs import service as orgs
 from chengzhi.progress import OnProgress, quiet
 from chengzhi.regions import codes
@@ -58,7 +69,7 @@ def store_city(
 
 
 def _wipe(session: Session) -> None:
-    for model in (GridAssignment, Person, OrgUnit):
+    for model in (CaseEvent, Case, LoginSession, GridAssignment, Person, OrgUnit):
         session.execute(delete(model))
     for level in reversed(Level):  # children before parents
         session.execute(delete(Region).where(Region.level == level.value))
