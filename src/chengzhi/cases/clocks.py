@@ -103,10 +103,6 @@ def extend(case: Case, extra: Limit, now: datetime) -> None:
     reschedule(case, now)
 
 
-def overdue(case: Case, now: datetime) -> bool:
-    return case.due_at is not None and now > case.due_at
-
-
 def light(case: Case, now: datetime) -> str | None:
     """green / yellow / red for a running stage; None when no clock runs (or it is stopped)."""
     if case.due_at is None or case.yellow_at is None or any(e is None for _, e in case.pauses):

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
 from chengzhi.errors import NotFound
-from chengzhi.models import Case, CaseEvent, Region, Role
+from chengzhi.models import Case, CaseEvent, Role
 from chengzhi.orgs.queries import Actor
 
 AREA_ROLES = frozenset(
@@ -98,8 +98,3 @@ def events(session: Session, case: Case) -> list[CaseEvent]:
             select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)
         )
     )
-
-
-def region_names(session: Session, codes: set[str]) -> dict[str, str]:
-    rows = session.execute(select(Region.code, Region.name).where(Region.code.in_(codes)))
-    return dict(rows.all())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,12 +92,6 @@ def _read(geometry: Any) -> tuple[BaseGeometry | None, str | None]:
 def _gcj_to_wgs(xy: np.ndarray) -> np.ndarray:
     lon, lat = coords.gcj02_to_wgs84(xy[:, 0], xy[:, 1])
     return np.column_stack([lon, lat])
-
-
-def area_km2(geom: BaseGeometry) -> float:
-    """Area by a local equirectangular scale: within 0.5 % for regions up to a few degrees."""
-    lat = geom.centroid.y
-    return float(geom.area * KM_PER_DEGREE**2 * math.cos(math.radians(lat)))
 
 
 def footprint(geom: BaseGeometry) -> Footprint:
