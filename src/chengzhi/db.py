@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Select, create_engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from chengzhi.config import get_settings
@@ -66,6 +67,12 @@ def transaction(bind: Engine | None = None) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def page(session: Session, query: Select[Any], limit: int, offset: int) -> tuple[int, list[Any]]:
+    """The total a filtered query matches, and one ordered slice of it (for paged lists)."""
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    return total, list(session.scalars(query.limit(limit).offset(offset)))
 
 
 def alembic_config(url: str) -> Config:

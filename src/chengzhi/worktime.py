@@ -16,12 +16,13 @@ import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from enum import StrEnum
 from functools import cached_property
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
+
+from chengzhi.labels import LabelledEnum
 
 __all__ = [
     "Due",
@@ -204,24 +205,12 @@ class WorkSpan:
     warnings: tuple[str, ...] = ()
 
 
-class Light(StrEnum):
-    """Traffic light of a stage: `Member = ("value", "中文", "English")` like the model enums."""
-
-    zh: str
-    en: str
+class Light(LabelledEnum):
+    """Traffic light of a stage."""
 
     GREEN = ("green", "绿灯", "green")
     YELLOW = ("yellow", "黄灯", "yellow")
     RED = ("red", "红灯", "red")
-
-    def __new__(cls, value: str, zh: str, en: str) -> Light:
-        member = str.__new__(cls, value)
-        member._value_ = value
-        member.zh, member.en = zh, en
-        return member
-
-    def label(self, locale: str = "zh-CN") -> str:
-        return self.en if locale.startswith("en") else self.zh
 
 
 def light(fraction: float, yellow_at: float = 0.8) -> Light:

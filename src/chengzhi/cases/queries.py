@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Select, and_, false, func, or_, select, true
+from sqlalchemy import Select, and_, false, or_, select, true
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
+from chengzhi.db import page
 from chengzhi.errors import NotFound
 from chengzhi.models import Case, CaseEvent, Role
 from chengzhi.orgs.queries import Actor
@@ -74,14 +75,8 @@ def list_cases(
         query = query.where(_under(under))
     if overdue_at is not None:
         query = query.where(Case.due_at < overdue_at)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(
-        query.options(selectinload(Case.category), selectinload(Case.unit))
-        .order_by(Case.registered_at.desc(), Case.id.desc())
-        .limit(limit)
-        .offset(offset)
-    )
-    return total, list(rows)
+    query = query.options(selectinload(Case.category), selectinload(Case.unit))
+    return page(session, query.order_by(Case.registered_at.desc(), Case.id.desc()), limit, offset)
 
 
 def get_case(session: Session, actor: Actor, number: str) -> Case:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from chengzhi.catalog.service import version_by_number
+from chengzhi.db import page
 from chengzhi.errors import NotFound
 from chengzhi.models import Category
 
@@ -29,9 +30,7 @@ def list_categories(
         query = query.where(Category.is_leaf.is_(leaf))
     if q:
         query = query.where(or_(Category.name.contains(q, autoescape=True), Category.code == q))
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(Category.id).limit(limit).offset(offset))
-    return total, list(rows)
+    return page(session, query.order_by(Category.id), limit, offset)
 
 
 def get_category(session: Session, kind: str, code: str, version: int | None = None) -> Category:

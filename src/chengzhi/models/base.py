@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from enum import StrEnum
 
 from sqlalchemy import DateTime, MetaData, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
+
+from chengzhi.labels import LabelledEnum
+
+__all__ = ["NAMING", "Base", "LabelledEnum", "UTCDateTime"]
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -37,20 +40,3 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value
-
-
-class LabelledEnum(StrEnum):
-    """A string enum whose members carry zh-CN and en labels:
-    `Member = ("value", "中文", "English")`."""
-
-    zh: str
-    en: str
-
-    def __new__(cls, value: str, zh: str, en: str) -> LabelledEnum:
-        member = str.__new__(cls, value)
-        member._value_ = value
-        member.zh, member.en = zh, en
-        return member
-
-    def label(self, locale: str = "zh-CN") -> str:
-        return self.en if locale.startswith("en") else self.zh

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session, selectinload
 
+from chengzhi.db import page
 from chengzhi.errors import NotFound
 from chengzhi.models import GridAssignment, GridDuty, Level, OrgUnit, Person, Region, Role
 
@@ -31,8 +32,7 @@ def list_units(
     session: Session, limit: int, offset: int, **filters: str | None
 ) -> tuple[int, list[OrgUnit]]:
     query = unit_query(**filters)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    return total, list(session.scalars(query.order_by(OrgUnit.code).limit(limit).offset(offset)))
+    return page(session, query.order_by(OrgUnit.code), limit, offset)
 
 
 def get_unit(session: Session, unit_id: int) -> OrgUnit:
@@ -62,8 +62,7 @@ def list_people(
     session: Session, limit: int, offset: int, **filters: Any
 ) -> tuple[int, list[Person]]:
     query = person_query(**filters)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    return total, list(session.scalars(query.order_by(Person.id).limit(limit).offset(offset)))
+    return page(session, query.order_by(Person.id), limit, offset)
 
 
 def get_person(session: Session, person_id: int) -> Person:

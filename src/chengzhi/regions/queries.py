@@ -9,6 +9,7 @@ import shapely
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload, undefer
 
+from chengzhi.db import page
 from chengzhi.errors import NotFound
 from chengzhi.models import GridAssignment, Level, Region
 
@@ -37,9 +38,7 @@ def list_regions(
     session: Session, limit: int, offset: int, **filters: str | None
 ) -> tuple[int, list[Region]]:
     query = region_query(**filters)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(Region.code).limit(limit).offset(offset)).all()
-    return total, list(rows)
+    return page(session, query.order_by(Region.code), limit, offset)
 
 
 def get_region(session: Session, code: str, with_geometry: bool = False) -> Region:
