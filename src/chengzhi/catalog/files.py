@@ -81,14 +81,37 @@ def _plain(value: Any) -> Any:
     return value.value if hasattr(value, "value") else value
 
 
-def sections(categories: Iterable[Category]) -> dict[str, list[dict[str, Any]]]:
+def sections(
+    categories: Iterable[Category], root_notes: tuple[str, ...] = ()
+) -> dict[str, list[dict[str, Any]]]:
+    """Categories (parents before children) as flat authoring sections; `root_notes` are notes
+    the document's `defaults` already give every category."""
     notes: dict[str, tuple[str, ...]] = {}
     out: dict[str, list[dict[str, Any]]] = {}
     for c in categories:
-        parent = notes.get(c.kind.value + ":" + (c.parent_code or ""), ())
+        parent = notes.get(c.kind.value + ":" + (c.parent_code or ""), root_notes)
         out.setdefault(SECTION_OF[c.kind], []).append(entry(c, parent))
         notes[c.key] = c.notes
     return out
+
+
+def documents(categories: Iterable[Category]) -> list[tuple[str, dict[str, Any]]]:
+    """A whole catalogue as `load_documents` input that loads back to exactly these categories,
+    notes and sources included: one document per source file, with the note every top-level node
+    starts with (the file's `defaults` note) given back to `defaults`."""
+    by_source: dict[str, list[Category]] = {}
+    for c in categories:
+        by_source.setdefault(c.source, []).append(c)
+    return [(source, _document(group)) for source, group in by_source.items()]
+
+
+def _document(categories: list[Category]) -> dict[str, Any]:
+    tops = [c for c in categories if c.parent_code is None]
+    shared = tops[0].notes[:1] if tops else ()
+    if not all(c.notes[:1] == shared for c in tops):
+        shared = ()
+    doc: dict[str, Any] = {"defaults": {"note": shared[0]}} if shared else {}
+    return doc | sections(categories, shared)
 
 
 def write_yaml(categories: Iterable[Category], path: Path, title: str) -> None:
