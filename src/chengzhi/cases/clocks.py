@@ -1,12 +1,19 @@
 """Stage clocks of a case: which limit applies (category × urgency × stage), when the stage is
-yellow and due, and how suspensions and approved extensions move it. Maths in worktime."""
+yellow and due, and how suspensions and approved extensions move it. Maths in worktime; the
+working calendar and the handling unit's office hours come from `orgs.calendar`.
+
+The clocks read the calendar of the database the case lives in (`object_session(case)`), so the
+verbs keep their signatures and a case's clock always follows the entries its own transaction
+sees."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from chengzhi.config import get_settings
-from chengzhi.models import Case, Urgency
+from sqlalchemy.orm import Session, object_session
+
+from chengzhi.models import Case, OrgUnit, Urgency
+from chengzhi.orgs import calendar as org_calendar
 from chengzhi.worktime import (
     Limit,
     OfficeHours,
@@ -28,20 +35,37 @@ LIMIT_SET = {
     Urgency.URGENT: "urgent_limits",
     Urgency.CRITICAL: "critical_limits",
 }
-_calendar: WorkCalendar | None = None
 
 
-def calendar() -> WorkCalendar:
-    """The city's working calendar (admin-entered holidays arrive with the admin screens)."""
-    global _calendar
-    if _calendar is None:
-        _calendar = WorkCalendar(tz=get_settings().timezone)
-    return _calendar
+def calendar(session: Session) -> WorkCalendar:
+    """The city's working calendar: official holidays and 调休 with the admin's entries."""
+    return org_calendar.work_calendar(session)
 
 
 def hours_for(case: Case) -> OfficeHours:
-    """特急 runs around the clock; everything else in office hours."""
-    return OfficeHours.always() if case.urgency == Urgency.CRITICAL.value else OfficeHours()
+    """特急 runs around the clock; everything else in the handling unit's office hours (the
+    city's default while no unit handles the case)."""
+    if case.urgency == Urgency.CRITICAL.value:
+        return OfficeHours.always()
+    return org_calendar.office_hours(_handling_unit(case))
+
+
+def _handling_unit(case: Case) -> OrgUnit | None:
+    # The verbs assign `unit_id`; `case.unit` may still hold the previous unit until a flush.
+    session = object_session(case)
+    if session is None:
+        return case.unit
+    if case.unit_id is None:
+        return None
+    with session.no_autoflush:
+        return session.get(OrgUnit, case.unit_id)
+
+
+def _calendar_of(case: Case) -> WorkCalendar:
+    session = object_session(case)
+    if session is None:
+        raise ValueError(f"case {case.number} is in no session: its clock needs the calendar")
+    return calendar(session)
 
 
 def limit_for(case: Case, stage: str) -> Limit:
@@ -59,7 +83,7 @@ def start(case: Case, stage: str | None, now: datetime) -> None:
         return
     case.stage_started_at = now
     case.yellow_at, case.due_at = threshold_times(
-        now, limit_for(case, stage), hours_for(case), calendar()
+        now, limit_for(case, stage), hours_for(case), _calendar_of(case)
     )
     case.next_check_at = case.yellow_at
 
@@ -78,7 +102,7 @@ def resume(case: Case, now: datetime) -> None:
     pauses = [(datetime.fromisoformat(s), datetime.fromisoformat(e)) for s, e in closed]
     limit = limit_for(case, case.stage)
     case.yellow_at, case.due_at = threshold_times(
-        case.stage_started_at, limit, hours_for(case), calendar(), pauses=pauses
+        case.stage_started_at, limit, hours_for(case), _calendar_of(case), pauses=pauses
     )
     reschedule(case, now)
 
@@ -93,7 +117,7 @@ def extend(case: Case, extra: Limit, now: datetime) -> None:
     """An approved extension (延期): due moves by `extra`; yellow stays at 80 % of the new span."""
     if case.due_at is None or case.stage_started_at is None:
         return
-    hours, cal = hours_for(case), calendar()
+    hours, cal = hours_for(case), _calendar_of(case)
     case.due_at = deadline(case.due_at, extra, hours, cal).at
     span = working_time(case.stage_started_at, case.due_at, hours, cal).seconds
     # Under 24×7 hours a working hour is an hour, so one unit serves both.

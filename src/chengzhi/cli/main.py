@@ -9,6 +9,7 @@ import typer
 from chengzhi import __version__
 from chengzhi.catalog import service as catalog
 from chengzhi.cli.audit import audit_app
+from chengzhi.cli.calendar import calendar_app
 from chengzhi.cli.catalog import catalog_app
 from chengzhi.cli.common import console, domain_errors
 from chengzhi.cli.demo import demo_city, simulate
@@ -30,6 +31,7 @@ app.add_typer(grids_app, name="grids")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(people_app, name="people")
 app.add_typer(structure_app, name="structure")
+app.add_typer(calendar_app, name="calendar")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(audit_app, name="audit")
 app.add_typer(jobs_app, name="jobs")

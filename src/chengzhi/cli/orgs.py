@@ -1,4 +1,5 @@
-"""`chengzhi orgs …`, `chengzhi people …` and `chengzhi structure check`."""
+"""`chengzhi orgs …` (units and their office hours), `chengzhi people …` and
+`chengzhi structure check`."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from chengzhi.cli.common import console, domain_errors, print_json
+from chengzhi.cli.common import console, domain_errors, fail, print_json
 from chengzhi.clock import SystemClock
 from chengzhi.db import transaction
-from chengzhi.models import GridDuty, Role, UnitKind
-from chengzhi.orgs import queries, service
+from chengzhi.models import GridDuty, OrgUnit, Role, UnitKind
+from chengzhi.orgs import calendar, queries, service
 
 orgs_app = typer.Typer(help="组织 Organisations: units with jurisdictions.", no_args_is_help=True)
 people_app = typer.Typer(help="人员 People: staff, roles and grid duties.", no_args_is_help=True)
@@ -46,6 +47,43 @@ def add_unit(
     with domain_errors(), transaction() as session:
         unit = service.create_unit(session, code, name, kind, jurisdiction, sector, parent)
     console.print(f"[green]已创建 created[/] {unit.code} {unit.name} (id {unit.id})")
+
+
+@orgs_app.command("hours")
+def hours(
+    code: str,
+    periods: Annotated[
+        str | None,
+        typer.Option(help="Own office hours, e.g. 08:30-12:00,13:30-17:30 (sorted, no overlap)."),
+    ] = None,
+    always: Annotated[bool, typer.Option("--always", help="Around the clock (24×7).")] = False,
+    default: Annotated[
+        bool, typer.Option("--default", help="Back to the city's default hours.")
+    ] = False,
+) -> None:
+    """Show a unit's office hours, or set them with one of --periods, --always, --default.
+    Applies to stage clocks started from now on."""
+    if sum((periods is not None, always, default)) > 1:
+        fail("--periods、--always、--default 只能选一个 (give at most one of them)")
+    with domain_errors(), transaction() as session:
+        if periods is not None:
+            pairs = [p.strip().split("-") for p in periods.split(",")]
+            unit = calendar.set_office_hours(session, code, pairs)
+        elif always or default:
+            unit = calendar.set_office_hours(session, code, None, always=always)
+        else:
+            unit = calendar.find_unit(session, code)
+        shown = _hours_text(unit)
+    console.print(f"{code} {unit.name}: {shown}")
+
+
+def _hours_text(unit: OrgUnit) -> str:
+    hours = calendar.office_hours(unit)
+    if hours.around_the_clock:
+        text = "24×7 全天候 (around the clock)"
+    else:
+        text = ", ".join(f"{calendar.hhmm(s)}-{calendar.hhmm(e)}" for s, e in hours.periods)
+    return text + (" (默认 city default)" if unit.office_hours is None else "")
 
 
 @people_app.command("add")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from chengzhi.models.base import Base, LabelledEnum, UTCDateTime
@@ -55,6 +56,9 @@ class OrgUnit(Base):
     jurisdiction_id: Mapped[int] = mapped_column(ForeignKey("regions.id"), index=True)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Own office hours ({"periods": [["08:30", "12:00"], …]} or {"around_the_clock": true});
+    # null: the city's default hours.
+    office_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     jurisdiction: Mapped[Region] = relationship("Region")
     parent: Mapped[OrgUnit | None] = relationship("OrgUnit", remote_side="OrgUnit.id")
