@@ -32,6 +32,20 @@ class Settings(BaseSettings):
         description="A point outside every grid but within this distance of one resolves to "
         "the nearest grid, flagged; farther points are reported as outside the city.",
     )
+    whistle_report_in_minutes: int = Field(
+        30,
+        ge=5,
+        le=1440,
+        description="吹哨报到: minutes a summoned department has to report in, unless the "
+        "whistle names another deadline.",
+    )
+    supervision_reply_days: float = Field(
+        1.0,
+        gt=0,
+        le=30,
+        description="督办: working days the handling unit has to reply, unless the order names "
+        "another deadline.",
+    )
     sql_echo: bool = Field(False, description="Log SQL statements (never in production).")
 
     @property

@@ -4,11 +4,11 @@ commit."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -16,6 +16,8 @@ from sqlalchemy import Engine, Select, create_engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from chengzhi.config import get_settings
+
+T = TypeVar("T")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -73,6 +75,26 @@ def page(session: Session, query: Select[Any], limit: int, offset: int) -> tuple
     """The total a filtered query matches, and one ordered slice of it (for paged lists)."""
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
     return total, list(session.scalars(query.limit(limit).offset(offset)))
+
+
+def memo(session: Session, key: str, compute: Callable[[], T]) -> T:
+    """`compute()` once per transaction: for answers that change rarely and are read on every
+    write (the structure stamp, the current catalogue version). A write path that changes such an
+    answer calls `forget` so the same transaction sees its own change."""
+    tx = session.get_transaction()
+    held = session.info.get("memo")
+    if held is None or held[0] is not tx:
+        held = session.info["memo"] = (tx, {})
+    values: dict[str, Any] = held[1]
+    if key not in values:
+        values[key] = compute()
+    return values[key]  # type: ignore[no-any-return]
+
+
+def forget(session: Session, key: str) -> None:
+    held = session.info.get("memo")
+    if held is not None:
+        held[1].pop(key, None)
 
 
 def alembic_config(url: str) -> Config:

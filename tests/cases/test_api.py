@@ -113,3 +113,40 @@ def test_lists_cost_a_fixed_number_of_queries(api, city, count_queries):
     with count_queries() as many:
         api.get("/api/v1/cases", params={"limit": 50}, headers=op)
     assert many.count == few.count
+
+
+def test_whistle_and_report_in_over_http_with_the_boards(api, city, session):
+    from chengzhi.models import OrgUnit
+
+    op, d, street = login(api, "operator"), login(api, "dispatcher"), login(api, "street_staff")
+    dept = login(api, "department_staff")
+    dept_code = session.get(OrgUnit, city.actors["department_staff"].unit_id).code
+    number = new_case(api, city, op)["number"]
+    for action, headers in [("file", d), ("dispatch", d), ("sign", street)]:
+        assert api.post(f"/api/v1/cases/{number}/{action}", json={}, headers=headers).is_success
+    assert api.get(f"/api/v1/cases/{number}", headers=dept).status_code == 404
+    body = {"units": [dept_code], "reason": "占道经营需执法", "minutes": 45}
+    whistled = api.post(f"/api/v1/cases/{number}/whistle", json=body, headers=street)
+    assert whistled.status_code == 200, whistled.text
+    [task] = whistled.json()["tasks"]
+    assert (
+        task["kind"] == "report_in" and task["state"] == "open" and task["unit_code"] == dept_code
+    )
+
+    inbox = api.get("/api/v1/tasks?state=open", headers=dept).json()
+    assert [t["case_number"] for t in inbox["items"]] == [number]
+    assert api.get(f"/api/v1/cases/{number}", headers=dept).status_code == 200
+    assert "report_in" in api.get(f"/api/v1/cases/{number}", headers=dept).json()["allowed_actions"]
+    reported = api.post(f"/api/v1/cases/{number}/report_in", json={"note": "已到场"}, headers=dept)
+    assert reported.status_code == 200 and reported.json()["tasks"][0]["state"] == "done"
+    again = api.post(f"/api/v1/cases/{number}/report_in", json={}, headers=dept)
+    assert again.status_code == 404
+
+    board = api.get("/api/v1/tasks?issued=true&kind=report_in", headers=street).json()
+    assert board["total"] == 1 and board["items"][0]["state"] == "done"
+    assert api.get("/api/v1/tasks?issued=true", headers=dept).json()["total"] == 0
+    rate = {"unit": dept_code, "satisfaction": "satisfied"}
+    rated = api.post(f"/api/v1/cases/{number}/rate_report_in", json=rate, headers=street)
+    assert rated.status_code == 200 and rated.json()["tasks"][0]["rating"] == "satisfied"
+    missing = api.post(f"/api/v1/cases/{number}/whistle", json={"reason": "x"}, headers=street)
+    assert missing.status_code == 422 and "units" in missing.json()["detail"]

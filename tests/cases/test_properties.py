@@ -1,15 +1,23 @@
 """Random legal walks through the loop keep the invariants: one event per step, an intact hash
-chain, no running clock on a concluded or suspended case."""
+chain, no running clock on a concluded or suspended case, no open task on an ended one."""
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 
-from chengzhi.cases import clocks, service, timeline
-from chengzhi.cases.workflow import FINAL, Status
+from chengzhi.cases import clocks, service, tasks, timeline
+from chengzhi.cases.workflow import ENDED, FINAL, Status
 from chengzhi.errors import DomainError
-from chengzhi.models import CaseEvent
+from chengzhi.models import CaseEvent, CaseTask, OrgUnit, Person
 from chengzhi.worktime import Limit
 from tests.cases.conftest import appeal
+
+
+def dept(session) -> list[str]:
+    """The demo department persona's unit, summoned or asked to assist."""
+    unit = select(OrgUnit.code).join(Person, Person.org_unit_id == OrgUnit.id)
+    return [session.scalar(unit.where(Person.username == "department_staff"))]
+
 
 # action → (persona, call(session, clock, actor, number))
 STEPS = {
@@ -43,6 +51,12 @@ STEPS = {
     ),
     "reopen": ("dispatcher", lambda s, c, a, n: service.reopen_case(s, c, a, n, "不满意")),
     "remind": ("supervisor", lambda s, c, a, n: service.remind_case(s, c, a, n, "请加快")),
+    "whistle": ("street_staff", lambda s, c, a, n: tasks.whistle(s, c, a, n, dept(s), "需执法")),
+    "report_in": ("department_staff", lambda s, c, a, n: tasks.report_in(s, c, a, n)),
+    "split": ("dispatcher", lambda s, c, a, n: tasks.split(s, c, a, n, dept(s))),
+    "assist": ("department_staff", lambda s, c, a, n: tasks.assist_reply(s, c, a, n, "已配合")),
+    "supervise": ("supervisor", lambda s, c, a, n: tasks.supervise(s, c, a, n, "加快办理")),
+    "reply": ("street_staff", lambda s, c, a, n: tasks.reply_supervision(s, c, a, n, "已加快")),
 }
 
 
@@ -50,8 +64,8 @@ STEPS = {
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    walk=st.lists(st.sampled_from(sorted(STEPS)), min_size=1, max_size=14),
-    gaps=st.lists(st.integers(0, 600), min_size=14, max_size=14),
+    walk=st.lists(st.sampled_from(sorted(STEPS)), min_size=1, max_size=18),
+    gaps=st.lists(st.integers(0, 600), min_size=18, max_size=18),
 )
 def test_random_walks_keep_the_invariants(session, clock, city, walk, gaps):
     case = service.register_case(session, clock, city.actors["operator"], appeal(city))
@@ -77,3 +91,8 @@ def test_random_walks_keep_the_invariants(session, clock, city, walk, gaps):
             )
         if status is Status.SUSPENDED:
             assert clocks.light(case, clock.now()) is None
+        if status in ENDED:
+            open_tasks = select(CaseTask).where(
+                CaseTask.case_id == case.id, CaseTask.state == "open"
+            )
+            assert session.scalars(open_tasks).all() == []

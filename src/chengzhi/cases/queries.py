@@ -11,7 +11,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from chengzhi.db import page
 from chengzhi.errors import NotFound
-from chengzhi.models import Case, CaseEvent, Role
+from chengzhi.models import Case, CaseEvent, CaseTask, Role
 from chengzhi.orgs.queries import Actor
 
 AREA_ROLES = frozenset(
@@ -51,8 +51,10 @@ def _under(code: str) -> ColumnElement[bool]:
 
 
 def _assigned(actor: Actor) -> ColumnElement[bool]:
+    """Cases the unit handles, has a task on (报到, 协办, 督办), or has acted on."""
     acted = select(CaseEvent.case_id).where(CaseEvent.unit_id == actor.unit_id)
-    return or_(Case.unit_id == actor.unit_id, Case.id.in_(acted))
+    tasked = select(CaseTask.case_id).where(CaseTask.unit_id == actor.unit_id)
+    return or_(Case.unit_id == actor.unit_id, Case.id.in_(tasked), Case.id.in_(acted))
 
 
 def visible_cases(actor: Actor) -> Select[tuple[Case]]:
@@ -93,3 +95,48 @@ def events(session: Session, case: Case) -> list[CaseEvent]:
             select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)
         )
     )
+
+
+TASK_LOADS = (
+    selectinload(CaseTask.unit),
+    selectinload(CaseTask.issuer),
+    selectinload(CaseTask.case),
+)
+
+
+def tasks_of(session: Session, case: Case) -> list[CaseTask]:
+    return list(
+        session.scalars(
+            select(CaseTask)
+            .where(CaseTask.case_id == case.id)
+            .order_by(CaseTask.id)
+            .options(*TASK_LOADS)
+        )
+    )
+
+
+def list_tasks(
+    session: Session,
+    actor: Actor,
+    limit: int,
+    offset: int,
+    kind: str | None = None,
+    state: str | None = None,
+    issued: bool = False,
+) -> tuple[int, list[CaseTask]]:
+    """The unit's task inbox (报到, 协办, 督办 it must answer), or with `issued` the tasks it gave
+    out (a street's whistle board); always inside the actor's case scope."""
+    if actor.unit_id is None:
+        return 0, []
+    mine = CaseTask.issuer_unit_id if issued else CaseTask.unit_id
+    query = (
+        select(CaseTask)
+        .join(Case, Case.id == CaseTask.case_id)
+        .where(mine == actor.unit_id, scope(actor))
+        .options(*TASK_LOADS)
+    )
+    if kind:
+        query = query.where(CaseTask.kind == kind)
+    if state:
+        query = query.where(CaseTask.state == state)
+    return page(session, query.order_by(CaseTask.due_at, CaseTask.id), limit, offset)

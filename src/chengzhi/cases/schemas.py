@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from chengzhi.cases import clocks
 from chengzhi.cases.workflow import Action, Status
-from chengzhi.models import Case, CaseEvent, Channel, RequestType, Urgency
+from chengzhi.models import Case, CaseEvent, CaseTask, Channel, RequestType, TaskKind, Urgency
 from chengzhi.privacy import mask_name, mask_phone
 
 Stage = Literal["dispatch", "sign", "handle", "verify"]
@@ -90,11 +90,50 @@ class EventOut(BaseModel):
         )
 
 
+class TaskOut(BaseModel):
+    """A report-in (报到), assist (协办) or supervision (督办) task on a case."""
+
+    id: int
+    case_number: str
+    kind: str
+    kind_label: str
+    state: str
+    unit_code: str
+    unit_name: str
+    issuer_code: str | None
+    issued_at: datetime
+    due_at: datetime
+    done_at: datetime | None
+    late: bool = Field(description="Missed its deadline (done late, or flagged while open)")
+    rating: str | None
+    reply: str | None
+
+    @classmethod
+    def of(cls, task: CaseTask) -> TaskOut:
+        return cls(
+            id=task.id,
+            case_number=task.case.number,
+            kind=task.kind,
+            kind_label=TaskKind(task.kind).zh,
+            state=task.state,
+            unit_code=task.unit.code,
+            unit_name=task.unit.name,
+            issuer_code=task.issuer.code if task.issuer else None,
+            issued_at=task.issued_at,
+            due_at=task.due_at,
+            done_at=task.done_at,
+            late=task.late,
+            rating=task.rating,
+            reply=task.reply,
+        )
+
+
 class CaseDetail(CaseOut):
     description: str
     lon: float | None
     lat: float | None
     events: list[EventOut]
+    tasks: list[TaskOut]
     allowed_actions: list[str] = Field(description="What this user may do now")
 
 
@@ -137,3 +176,11 @@ class ActionIn(BaseModel):
     solved: bool | None = None
     satisfaction: Literal["satisfied", "basically_satisfied", "dissatisfied"] | None = None
     note: str | None = Field(None, max_length=2000)
+    units: list[Annotated[str, Field(max_length=40)]] | None = Field(
+        None, max_length=20, description="whistle: departments; split: assisting units (codes)"
+    )
+    minutes: int | None = Field(None, ge=5, le=1440, description="whistle: report-in deadline")
+    deadline_amount: float | None = Field(
+        None, gt=0, le=365, allow_inf_nan=False, description="supervise: reply deadline"
+    )
+    deadline_unit: Literal["working_hours", "working_days", "hours"] | None = None

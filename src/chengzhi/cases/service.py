@@ -9,21 +9,31 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from chengzhi.cases import clocks, routing, timeline
-from chengzhi.cases.queries import visible_cases
-from chengzhi.cases.schemas import ActionIn
-from chengzhi.cases.workflow import Action, Status, Transition, transition
+from chengzhi.cases.workflow import ENDED, TRANSITIONS, Action, Status, Transition, transition
 from chengzhi.catalog import service as catalog
 from chengzhi.clock import Clock
 from chengzhi.config import get_settings
 from chengzhi.errors import Conflict, Forbidden, InvalidInput, NotFound
-from chengzhi.models import Case, CaseEvent, Category, Channel, OrgUnit, RequestType, Role, Urgency
+from chengzhi.models import (
+    Case,
+    CaseEvent,
+    CaseTask,
+    Category,
+    Channel,
+    OrgUnit,
+    RequestType,
+    Role,
+    TaskState,
+    Urgency,
+)
 from chengzhi.orgs.queries import Actor
 from chengzhi.regions import locator
 from chengzhi.worktime import Limit
@@ -72,12 +82,13 @@ def register_case(session: Session, clock: Clock, actor: Actor, new: NewCase) ->
         registered_at=now,
         pauses=[],
         escalations=0,
+        event_count=0,
         last_hash=timeline.GENESIS,
     )
     _place(session, case, new)
     session.add(case)
     session.flush()
-    case.number = f"{now.astimezone(clocks.calendar().tz):%Y%m%d}{case.id:08d}"
+    case.number = f"{now.astimezone(ZoneInfo(get_settings().timezone)):%Y%m%d}{case.id:08d}"
     _record(session, case, actor, Action.REGISTER, None, now, data={"channel": case.channel})
     session.flush()  # so the version the caller sees is the stored one
     return case
@@ -337,11 +348,14 @@ def escalate_case(
     reason: str,
     to_unit: int | None = None,
 ) -> Case:
-    """逐级上报: the case climbs one level (the next unit up is told); the status stays."""
+    """逐级上报: the case climbs one level (the next unit up is told); the status stays. A unit
+    asks for its own case; the sweep and centres lift overdue ones."""
     case = _load(session, number)
     case.escalations += 1
+    if to_unit is None:
+        to_unit = routing.escalation_target(session, case.unit, case.region_code, case.escalations)
     data = {"hop": case.escalations, "to_unit": to_unit}
-    return _act(session, clock, actor, case, Action.ESCALATE, reason=reason, data=data)
+    return _act(session, clock, actor, case, Action.ESCALATE, reason=reason, data=data, own=True)
 
 
 def comment_case(session: Session, clock: Clock, actor: Actor, number: str, text: str) -> Case:
@@ -376,6 +390,8 @@ def _act(
     if step.needs_reason and not (reason or "").strip():
         raise InvalidInput(f"{action.zh}需要填写原因 ({action.en} needs a reason)")
     now = clock.now()
+    if step.to in ENDED and before not in ENDED:
+        data = {**(data or {}), **_lapse_tasks(session, case)}
     with session.no_autoflush:  # one UPDATE per action, so the version moves by exactly one
         case.status = step.to.value
         if stage is not False:
@@ -394,11 +410,14 @@ def _act(
 
 
 def _system(case: Case, action: Action) -> Transition:
-    """The worker (no role) keeps the clock: it reminds and escalates, in any status whose stage
-    clock runs, and does nothing else."""
+    """The worker (no role) keeps the clocks: it reminds and escalates, in any status whose stage
+    clock runs, flags overdue tasks where the table lets it, and does nothing else."""
+    status = Status(case.status)
+    if action is Action.FLAG_OVERDUE and (status, action) in TRANSITIONS:
+        return TRANSITIONS[status, action]
     if action not in (Action.REMIND, Action.ESCALATE) or case.stage is None:
         raise Forbidden("系统不能执行此操作 (the system cannot take this action)")
-    return Transition(Status(case.status), frozenset())
+    return Transition(status, frozenset())
 
 
 def _record(
@@ -411,8 +430,7 @@ def _record(
     reason: str | None = None,
     data: dict[str, Any] | None = None,
 ) -> CaseEvent:
-    last = session.scalar(select(func.max(CaseEvent.seq)).where(CaseEvent.case_id == case.id))
-    seq = (last or 0) + 1
+    seq = case.event_count = case.event_count + 1
     event = CaseEvent(
         case_id=case.id,
         seq=seq,
@@ -431,6 +449,16 @@ def _record(
     case.last_hash = event.hash
     session.add(event)
     return event
+
+
+def _lapse_tasks(session: Session, case: Case) -> dict[str, Any]:
+    """Handling is over: open report-in, assist and supervision tasks lapse (on the record)."""
+    tasks = session.scalars(
+        select(CaseTask).where(CaseTask.case_id == case.id, CaseTask.state == TaskState.OPEN.value)
+    ).all()
+    for task in tasks:
+        task.state, task.next_check_at = TaskState.LAPSED.value, None
+    return {"lapsed_tasks": [t.id for t in tasks]} if tasks else {}
 
 
 def _load(session: Session, number: str) -> Case:
@@ -511,67 +539,3 @@ def _text(value: str, what: str, limit: int) -> str:
     if len(value) > limit:
         raise InvalidInput(f"{what}过长 (longer than {limit} characters)")
     return value
-
-
-# --- one entry for the API: an action by name on a case the actor can see ----------------------
-
-
-def perform(
-    session: Session, clock: Clock, actor: Actor, number: str, action: str, body: ActionIn
-) -> Case:
-    """Run `action` on a case the actor may see (others are not found), checking the version the
-    client last saw when it sends one."""
-    case = session.scalar(visible_cases(actor).where(Case.number == number))
-    if case is None:
-        raise NotFound(f"案件 {number} 不存在 (no such case)")
-    if body.expected_version is not None and body.expected_version != case.version:
-        raise Conflict(f"案件 {number} 已被他人更新，请刷新后重试 (changed meanwhile)")
-    verb = VERBS.get(action)
-    if verb is None:
-        raise NotFound(f"没有操作 {action} (no such action)")
-    return verb(session, clock, actor, number, body)
-
-
-def _need(value: Any, name: str) -> Any:
-    if value is None:
-        raise InvalidInput(f"缺少参数 {name} (missing {name})")
-    return value
-
-
-def category_ref(text: str | None) -> tuple[str, str] | None:
-    return tuple(text.split(":", 1)) if text else None  # type: ignore[return-value]
-
-
-VERBS: dict[str, Any] = {
-    "file": lambda s, c, a, n, b: file_case(s, c, a, n, category_ref(b.category), b.urgency),
-    "cancel": lambda s, c, a, n, b: cancel_case(s, c, a, n, b.reason or ""),
-    "dispatch": lambda s, c, a, n, b: dispatch_case(s, c, a, n, b.unit),
-    "sign": lambda s, c, a, n, b: sign_case(s, c, a, n),
-    "request_return": lambda s, c, a, n, b: request_return(s, c, a, n, b.reason or ""),
-    "arbitrate_return": lambda s, c, a, n, b: arbitrate_return(
-        s, c, a, n, _need(b.approve, "approve"), b.reason
-    ),
-    "request_extension": lambda s, c, a, n, b: request_extension(
-        s,
-        c,
-        a,
-        n,
-        b.reason or "",
-        Limit(_need(b.extra_amount, "extra_amount"), _need(b.extra_unit, "extra_unit")),
-    ),
-    "decide_extension": lambda s, c, a, n, b: decide_extension(
-        s, c, a, n, _need(b.approve, "approve"), b.reason
-    ),
-    "suspend": lambda s, c, a, n, b: suspend_case(s, c, a, n, b.reason or ""),
-    "resume": lambda s, c, a, n, b: resume_case(s, c, a, n),
-    "handle": lambda s, c, a, n, b: handle_case(s, c, a, n, b.reply or ""),
-    "verify": lambda s, c, a, n, b: verify_case(s, c, a, n, _need(b.passed, "passed"), b.reason),
-    "close": lambda s, c, a, n, b: close_case(s, c, a, n, b.reply or ""),
-    "revisit": lambda s, c, a, n, b: revisit_case(
-        s, c, a, n, _need(b.contacted, "contacted"), b.solved, b.satisfaction, b.note
-    ),
-    "reopen": lambda s, c, a, n, b: reopen_case(s, c, a, n, b.reason or ""),
-    "merge": lambda s, c, a, n, b: merge_case(s, c, a, n, _need(b.into, "into"), b.reason or ""),
-    "remind": lambda s, c, a, n, b: remind_case(s, c, a, n, b.reason),
-    "comment": lambda s, c, a, n, b: comment_case(s, c, a, n, b.note or b.reason or ""),
-}

@@ -59,6 +59,9 @@ class Action(LabelledEnum):
     REPLY_SUPERVISION = ("reply_supervision", "督办回复", "reply to supervision")
     WHISTLE = ("whistle", "吹哨", "blow the whistle")
     REPORT_IN = ("report_in", "报到", "report in")
+    RATE_REPORT_IN = ("rate_report_in", "报到评价", "rate a department's report-in")
+    ASSIST_REPLY = ("assist_reply", "协办反馈", "assisting unit's reply")
+    FLAG_OVERDUE = ("flag_overdue", "逾期标记", "flag an overdue task")
     COMMENT = ("comment", "备注", "comment")
 
 
@@ -98,10 +101,19 @@ ESCALATORS = HANDLERS | {Role.SUPERVISOR}  # a unit reports up; a centre lifts a
 SUPERVISORS = frozenset({Role.SUPERVISOR})
 WHISTLERS = frozenset({Role.STREET_STAFF, Role.COMMUNITY_STAFF})  # 街乡吹哨
 DEPARTMENTS = frozenset({Role.DEPARTMENT_STAFF})  # 部门报到
+SYSTEM: frozenset[Role] = frozenset()  # the clock sweep only
 COMMENTERS = HANDLERS | {Role.RESIDENT, Role.OPERATOR, Role.DISPATCHER, Role.SUPERVISOR}
 
 
 Key = tuple[Status | None, Action]
+# While a unit holds the case: tasks beside the handling (报到, 协办, 督办回复) can be done.
+UNIT_WORKING = (
+    Status.DISPATCHED,
+    Status.IN_PROGRESS,
+    Status.RETURN_REQUESTED,
+    Status.SUSPENDED,
+    Status.HANDLED,
+)
 
 
 def _keeps(
@@ -146,7 +158,9 @@ TRANSITIONS: dict[Key, Transition] = {
     (Status.CLOSED, Action.REVISIT): Transition(Status.ARCHIVED, VISITORS),
     (Status.CLOSED, Action.REOPEN): Transition(Status.FILED, DISPATCHERS, True),
     (Status.ARCHIVED, Action.REOPEN): Transition(Status.FILED, DISPATCHERS, True),
-    **_keeps(Action.SPLIT, DISPATCHERS, Status.FILED, Status.DISPATCHED, Status.IN_PROGRESS),
+    # 主办 is the unit already dispatched to; 协办 units get tasks with the handling deadline.
+    **_keeps(Action.SPLIT, DISPATCHERS, Status.DISPATCHED, Status.IN_PROGRESS),
+    **_keeps(Action.ASSIST_REPLY, HANDLERS, *UNIT_WORKING),
     **_keeps(Action.REMIND, CHASERS, Status.DISPATCHED, Status.IN_PROGRESS),
     **_keeps(Action.ESCALATE, ESCALATORS, Status.DISPATCHED, Status.IN_PROGRESS, reason=True),
     **_keeps(
@@ -155,13 +169,13 @@ TRANSITIONS: dict[Key, Transition] = {
         *(Status.DISPATCHED, Status.IN_PROGRESS, Status.SUSPENDED),
         reason=True,
     ),
-    **_keeps(
-        Action.REPLY_SUPERVISION,
-        HANDLERS,
-        *(Status.DISPATCHED, Status.IN_PROGRESS, Status.SUSPENDED, Status.HANDLED),
-    ),
+    **_keeps(Action.REPLY_SUPERVISION, HANDLERS, *UNIT_WORKING),
     **_keeps(Action.WHISTLE, WHISTLERS, Status.IN_PROGRESS, reason=True),
-    **_keeps(Action.REPORT_IN, DEPARTMENTS, Status.IN_PROGRESS),
+    **_keeps(Action.REPORT_IN, DEPARTMENTS, *UNIT_WORKING),
+    # The whistling unit rates each department afterwards, also once the case is closed.
+    **_keeps(Action.RATE_REPORT_IN, WHISTLERS, *UNIT_WORKING, Status.CLOSED, Status.ARCHIVED),
+    # Tasks (报到, 协办, 督办) that miss their deadline are flagged by the clock sweep.
+    **_keeps(Action.FLAG_OVERDUE, SYSTEM, *UNIT_WORKING, Status.FILED),
     **_keeps(Action.COMMENT, COMMENTERS, *Status),
 }
 
@@ -173,6 +187,7 @@ AWAITING_UNIT = frozenset({Status.DISPATCHED, Status.IN_PROGRESS})
 CLOCK_RUNNING = frozenset({Status.DISPATCHED, Status.IN_PROGRESS, Status.RETURN_REQUESTED})
 CLOCK_STOPPED = frozenset({Status.SUSPENDED})
 CONCLUDED = frozenset({Status.CLOSED, Status.ARCHIVED})
+ENDED = CONCLUDED | FINAL
 
 GROUPS: dict[str, tuple[frozenset[Status], str]] = {
     "OPEN": (OPEN, "未终结：还有人要办 · not final, someone still has work to do"),
@@ -202,6 +217,11 @@ GROUPS: dict[str, tuple[frozenset[Status], str]] = {
         "moves by the time spent here",
     ),
     "CONCLUDED": (CONCLUDED, "已结案，计入结案率 · counted as closed (结案率)"),
+    "ENDED": (
+        ENDED,
+        "办理终结：未完成的报到、协办、督办任务随之失效并留痕 · handling is over: open report-in, "
+        "assist and supervision tasks lapse, on the record",
+    ),
 }
 
 
@@ -240,7 +260,7 @@ def allowed_actions(status: Status | None, role: Role) -> list[Action]:
 
 
 def _roles(roles: frozenset[Role]) -> str:
-    return "、".join(r.zh for r in Role if r in roles)
+    return "、".join(r.zh for r in Role if r in roles) or "系统 system"
 
 
 def _row_order(item: tuple[Key, Transition]) -> tuple[int, int]:

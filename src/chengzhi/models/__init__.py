@@ -2,16 +2,20 @@
 
 from chengzhi.models.auth import LoginSession
 from chengzhi.models.base import Base, LabelledEnum, UTCDateTime
+from chengzhi.models.calendar import CalendarDay
 from chengzhi.models.case import Case, CaseEvent, Channel, RequestType, Urgency
 from chengzhi.models.catalog import CatalogVersion, Category
 from chengzhi.models.job import Job, JobStatus
 from chengzhi.models.org import GridAssignment, GridDuty, OrgUnit, Person, Role, UnitKind
 from chengzhi.models.region import Level, Region, RegionKind, StructureState
+from chengzhi.models.task import CaseTask, TaskKind, TaskState
 
 __all__ = [
     "Base",
+    "CalendarDay",
     "Case",
     "CaseEvent",
+    "CaseTask",
     "Channel",
     "CatalogVersion",
     "Category",
@@ -29,6 +33,8 @@ __all__ = [
     "RegionKind",
     "Role",
     "StructureState",
+    "TaskKind",
+    "TaskState",
     "UTCDateTime",
     "UnitKind",
     "Urgency",

@@ -79,6 +79,8 @@ class Case(Base):
     # null while no clock runs. The sweep reads only rows whose instant has passed.
     next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     escalations: Mapped[int] = mapped_column(Integer, default=0)
+    # Events on the timeline so far: the next event's seq is this plus one.
+    event_count: Mapped[int] = mapped_column(Integer, default=0)
     registered_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_hash: Mapped[str] = mapped_column(String(64))

@@ -16,6 +16,7 @@ import shapely
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from chengzhi import db
 from chengzhi.geo import coords
 from chengzhi.geo.index import GridIndex
 from chengzhi.models import Level, Region, StructureState
@@ -111,13 +112,14 @@ class Locator:
         return Location(lon, lat, located.status[i], float(located.distance_m[i]), chain)
 
 
+STAMP = "structure.stamp"
 _cache: dict[str, Locator] = {}
 _lock = threading.Lock()
 
 
 def locator(session: Session) -> Locator:
     """The current locator for this database, rebuilt if the structure changed since."""
-    stamp = session.scalar(select(StructureState.stamp)) or ""
+    stamp = db.memo(session, STAMP, lambda: session.scalar(select(StructureState.stamp)) or "")
     key = str(session.get_bind().engine.url)
     cached = _cache.get(key)
     if cached is not None and cached.stamp == stamp:

@@ -13,12 +13,13 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from chengzhi import db
 from chengzhi.errors import ImportRejected, InvalidInput, Problem
 from chengzhi.geo.shapes import Footprint
 from chengzhi.models import Level, Region, StructureState
 from chengzhi.progress import OnProgress, quiet
 from chengzhi.readers import read_csv
-from chengzhi.regions import codes
+from chengzhi.regions import codes, locator
 
 DIVISION_COLUMNS = {"code": ("统计用区划代码", "区划代码", "代码"), "name": ("名称", "区划名称")}
 
@@ -50,6 +51,7 @@ class ImportReport:
 def bump_structure_version(session: Session) -> None:
     stamp = secrets.token_hex(16)
     session.execute(update(StructureState).values(version=StructureState.version + 1, stamp=stamp))
+    db.forget(session, locator.STAMP)
 
 
 def import_divisions(

@@ -39,6 +39,7 @@ def create_app() -> FastAPI:
     app.include_router(catalog_routes.router)
     app.include_router(auth_routes.router)
     app.include_router(cases_routes.router)
+    app.include_router(cases_routes.tasks_router)
     app.include_router(pages.router)
     app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
