@@ -52,6 +52,7 @@ bench: $(VENV)/.test                   ## benchmarks; each prints figures and a 
 	$(BIN)/python bench/bench_jobs.py
 	$(BIN)/python bench/bench_sweep.py
 	$(BIN)/python bench/bench_simulate.py --days 2
+	$(BIN)/python bench/bench_classifier.py
 
 lock:                                  ## refresh constraints.txt from a clean install
 	rm -rf /tmp/chengzhi-lock && $(PYTHON) -m venv /tmp/chengzhi-lock

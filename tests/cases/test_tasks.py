@@ -30,9 +30,13 @@ def departments(session, city, n=2):
     )
 
 
-def in_progress(session, clock, city):
+WHISTLE_MATTER = ("matter", "06001")  # 私搭乱建: street-handled, whistle-eligible
+
+
+def in_progress(session, clock, city, category=WHISTLE_MATTER):
     """A street matter the demo street office has signed for."""
-    case = service.register_case(session, clock, city.actors["operator"], appeal(city))
+    new = appeal(city, category)
+    case = service.register_case(session, clock, city.actors["operator"], new)
     d, street = city.actors["dispatcher"], city.actors["street_staff"]
     service.file_case(session, clock, d, case.number)
     service.dispatch_case(session, clock, d, case.number)
@@ -119,6 +123,14 @@ def test_whistle_rules(session, clock, city):
         other = departments(session, city, 3)[-1]
         tasks.report_in(session, clock, staff_of(session, other), case.number)
     assert len(case_tasks(session, case)) == 1
+
+
+def test_only_whistle_eligible_matters_take_a_whistle(session, clock, city):
+    case = in_progress(session, clock, city, ("matter", "06010"))  # 垃圾: no whistle in the list
+    street, [dept] = city.actors["street_staff"], departments(session, city, 1)
+    with pytest.raises(InvalidInput, match="whistle-eligible"):
+        tasks.whistle(session, clock, street, case.number, [dept], "需要执法")
+    assert case_tasks(session, case) == []
 
 
 def street_unit(session, actor):

@@ -41,6 +41,11 @@ def whistle(
     """吹哨: the street or community holding the place summons departments to report in."""
     case = _load(session, number)
     _check_territory(actor, case)
+    if case.category is not None and not case.category.whistle:
+        raise InvalidInput(
+            f"事项 {case.category.code} {case.category.name} 不适用吹哨报到 "
+            "(the catalogue does not make this matter whistle-eligible)"
+        )
     minutes = minutes or get_settings().whistle_report_in_minutes
     if not 5 <= minutes <= 1440:
         raise InvalidInput("报到时限应在 5–1440 分钟之间 (report-in deadline: 5–1440 minutes)")

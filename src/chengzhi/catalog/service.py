@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from chengzhi.catalog import defaults, files
 from chengzhi.clock import Clock
+from chengzhi.db import forget, memo
 from chengzhi.errors import Conflict, Forbidden, ImportRejected, InvalidInput, NotFound, Problem
 from chengzhi.models import CatalogVersion, Category, Role
 from chengzhi.worktime import Limit
@@ -25,6 +26,7 @@ NOT_STAFF = frozenset({Role.RESIDENT, Role.SOCIAL_ORG, Role.VOLUNTEER})
 # What an edit may change: every attribute of the authoring format except codes and notes.
 EDITABLE = frozenset({"name", "name_en", "keywords", *defaults.INHERITED, *defaults.LIMIT_KEYS})
 FileFormat = Literal["yaml", "xlsx"]
+CURRENT = "catalog.current_version"  # memo key
 
 
 def authorise_edit(role: Role | None) -> None:
@@ -41,7 +43,9 @@ def authorise_export(role: Role | None) -> None:
 
 
 def current_version(session: Session) -> CatalogVersion | None:
-    return session.scalar(select(CatalogVersion).order_by(CatalogVersion.number.desc()).limit(1))
+    """The newest version, read once per transaction (every registration asks)."""
+    latest = select(CatalogVersion).order_by(CatalogVersion.number.desc()).limit(1)
+    return memo(session, CURRENT, lambda: session.scalar(latest))
 
 
 def install_defaults(session: Session, clock: Clock) -> CatalogVersion | None:
@@ -172,6 +176,7 @@ def _store(
         categories=len(categories),
     )
     session.add(version)
+    forget(session, CURRENT)
     try:
         session.flush()
     except IntegrityError as e:  # another version took the number first
