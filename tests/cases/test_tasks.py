@@ -163,6 +163,21 @@ def test_a_split_case_has_a_lead_and_assisting_units(session, clock, city):
         tasks.split(session, clock, d, fresh.number, [first])
 
 
+def test_a_split_before_signing_gives_assistants_the_handling_deadline(session, clock, city):
+    d = city.actors["dispatcher"]
+    case = service.register_case(session, clock, city.actors["operator"], appeal(city))
+    service.file_case(session, clock, d, case.number)
+    service.dispatch_case(session, clock, d, case.number)  # the clock is the sign stage's
+    [dept] = departments(session, city, 1)
+    centre = session.scalar(select(OrgUnit.code).where(OrgUnit.kind == "operations_centre"))
+    with pytest.raises(InvalidInput, match="only department"):  # a centre cannot reply
+        tasks.split(session, clock, d, case.number, [centre])
+    tasks.split(session, clock, d, case.number, [dept])
+    [assist] = case_tasks(session, case)
+    handling = tasks._handling_due(case, clock.now())
+    assert assist.due_at == handling and handling > case.due_at
+
+
 def test_supervision_needs_a_reply_by_its_deadline(session, clock, city):
     case = in_progress(session, clock, city)
     supervisor, street = city.actors["supervisor"], city.actors["street_staff"]

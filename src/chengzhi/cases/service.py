@@ -6,6 +6,7 @@ to the same case surfaces as `Conflict` when the caller flushes or commits."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -222,7 +223,6 @@ def decide_extension(
     if not approve:
         return _act(session, clock, actor, case, Action.REJECT_EXTENSION, reason=reason)
     extra = Limit(asked.data["amount"], asked.data["unit"])
-    clocks.extend(case, extra, clock.now())
     return _act(
         session,
         clock,
@@ -230,6 +230,7 @@ def decide_extension(
         case,
         Action.APPROVE_EXTENSION,
         reason=reason,
+        retime=lambda c, now: clocks.extend(c, extra, now),
         data={**asked.data, "due_at": case.due_at.isoformat() if case.due_at else None},
     )
 
@@ -237,14 +238,12 @@ def decide_extension(
 def suspend_case(session: Session, clock: Clock, actor: Actor, number: str, reason: str) -> Case:
     """挂起: the handling clock stops until resumed."""
     case = _load(session, number)
-    clocks.pause(case, clock.now())
-    return _act(session, clock, actor, case, Action.SUSPEND, reason=reason)
+    return _act(session, clock, actor, case, Action.SUSPEND, reason=reason, retime=clocks.pause)
 
 
 def resume_case(session: Session, clock: Clock, actor: Actor, number: str) -> Case:
     case = _load(session, number)
-    clocks.resume(case, clock.now())
-    return _act(session, clock, actor, case, Action.RESUME)
+    return _act(session, clock, actor, case, Action.RESUME, retime=clocks.resume)
 
 
 def handle_case(session: Session, clock: Clock, actor: Actor, number: str, reply: str) -> Case:
@@ -379,10 +378,12 @@ def _act(
     data: dict[str, Any] | None = None,
     stage: str | None | bool = False,
     own: bool = False,
+    retime: Callable[[Case, datetime], None] | None = None,
 ) -> Case:
     """Check the transition for this role, change the status, (re)start the stage clock when
-    `stage` is given (None stops it), append the event, and flush so a concurrent change to the
-    same case fails here as a Conflict. `own`: only the unit handling the case may act."""
+    `stage` is given (None stops it) or move it with `retime` (pause, resume, extend), append the
+    event, and flush so a concurrent change to the same case fails here as a Conflict. `own`:
+    only the unit handling the case may act. Nothing changes before every check has passed."""
     before = Status(case.status)
     step = transition(before, action, _role(actor)) if actor.role else _system(case, action)
     if own:
@@ -396,6 +397,8 @@ def _act(
         case.status = step.to.value
         if stage is not False:
             clocks.start(case, stage, now)  # type: ignore[arg-type]
+        if retime is not None:
+            retime(case, now)
         _record(session, case, actor, action, before, now, reason, data)
     number = case.number  # a failed flush expires the case
     try:

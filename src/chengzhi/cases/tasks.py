@@ -27,6 +27,8 @@ from chengzhi.orgs.queries import Actor
 from chengzhi.worktime import Limit, deadline
 
 MAX_UNITS = 20
+# Units whose staff may reply to an assist task (协办): the handling kinds, not the centres.
+ASSISTANTS = {UnitKind.DEPARTMENT, UnitKind.STREET_OFFICE, UnitKind.COMMUNITY_COMMITTEE}
 
 
 def whistle(
@@ -108,12 +110,14 @@ def split(
     case = _load(session, number)
     if case.unit_id is None:
         raise Conflict("请先派遣主办单位 (dispatch to a lead unit first)")
-    units = _units(session, assisting)
+    units = _units(session, assisting, kinds=ASSISTANTS)
     if any(u.id == case.unit_id for u in units):
         raise InvalidInput("主办单位不能同时协办 (the lead unit cannot also assist)")
     _check_not_open(session, case, TaskKind.ASSIST, units)
     now = clock.now()
-    due = case.due_at if case.due_at and case.due_at > now else _handling_due(case, now)
+    # The handling deadline: the case's own once the lead handles it, else one from now.
+    handling = case.stage == "handle" and case.due_at is not None and case.due_at > now
+    due = case.due_at if handling else _handling_due(case, now)
     data = {"lead": case.unit_id, "assisting": [u.code for u in units], "due_at": due.isoformat()}
     _act(session, clock, actor, case, Action.SPLIT, data=data)
     _issue(session, case, actor, TaskKind.ASSIST, units, now, due)
@@ -257,7 +261,11 @@ def _units(
     if missing := [c for c in codes if c not in found]:
         raise NotFound(f"单位不存在：{'、'.join(missing)} (no such unit)")
     if kinds and (wrong := [c for c in codes if UnitKind(found[c].kind) not in kinds]):
-        raise InvalidInput(f"只能召集职能部门：{'、'.join(wrong)} (only departments)")
+        allowed = sorted(kinds, key=list(UnitKind).index)
+        raise InvalidInput(
+            f"只能指定{'、'.join(k.zh for k in allowed)}：{'、'.join(wrong)} "
+            f"(only {', '.join(k.en for k in allowed)}s)"
+        )
     return [found[c] for c in codes]
 
 

@@ -56,7 +56,7 @@ def set_day(
     workday: Annotated[bool, typer.Option("--workday", help="A working day (工作日).")] = False,
 ) -> None:
     """Declare DAY a holiday or a working day (replacing any entry for it). Applies to stage
-    clocks started from now on."""
+    clock times computed from now on (new stages, resumes, extensions)."""
     if holiday == workday:
         fail("请指定 --holiday 或 --workday 之一 (give exactly one of --holiday, --workday)")
     with domain_errors(), transaction() as session:

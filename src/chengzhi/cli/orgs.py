@@ -62,7 +62,7 @@ def hours(
     ] = False,
 ) -> None:
     """Show a unit's office hours, or set them with one of --periods, --always, --default.
-    Applies to stage clocks started from now on."""
+    Applies to stage clock times computed from now on (new stages, resumes, extensions)."""
     if sum((periods is not None, always, default)) > 1:
         fail("--periods、--always、--default 只能选一个 (give at most one of them)")
     with domain_errors(), transaction() as session:

@@ -21,6 +21,7 @@ from chengzhi.geo.shapes import footprints
 from chengzhi.models import (
     Case,
     CaseEvent,
+    CaseTask,
     GridAssignment,
     GridDuty,
     Level,
@@ -69,7 +70,7 @@ def store_city(
 
 
 def _wipe(session: Session) -> None:
-    for model in (CaseEvent, Case, LoginSession, GridAssignment, Person, OrgUnit):
+    for model in (CaseEvent, CaseTask, Case, LoginSession, GridAssignment, Person, OrgUnit):
         session.execute(delete(model))
     for level in reversed(Level):  # children before parents
         session.execute(delete(Region).where(Region.level == level.value))

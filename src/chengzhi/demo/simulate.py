@@ -7,6 +7,17 @@ delay, sometimes a return or an extension, handle usually within the limit, veri
 sometimes fails, a return visit whose dissatisfied results are sometimes reopened). One
 transaction per simulated hour. Same database, same seed, same counts.
 
+Tasks beside the handling (cases/tasks.py), drawn from a second seeded rng so that changing their
+shares does not reshuffle the rest of the city:
+- 吹哨报到: a street or community that signed for a whistle-eligible case sometimes summons one or
+  two district departments; each reports in (mostly in time, some late, a few never), and the
+  whistling unit rates each report-in once it has handled the case.
+- 督办: a case left to go overdue is sometimes supervised by the district's (or the city's)
+  operations centre; the handling unit replies, sometimes after the order's deadline.
+- 主办/协办: a few dispatched cases are split once the lead unit has signed; each assisting unit
+  replies its part before the lead reports the case handled.
+A task still open at its deadline is flagged the way the clock sweep does (逾期标记).
+
 Arrivals: ~0.25 appeals per 1,000 residents a day (≈ 2,000 a day for the `city` scale), with a
 daily rhythm (peaks 9–11 and 14–17, quiet at night) and a weekly one (weekends lower), at random
 points of population-weighted random grids."""
@@ -28,8 +39,8 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from chengzhi.cases import service
-from chengzhi.cases.workflow import Status
+from chengzhi.cases import service, tasks
+from chengzhi.cases.workflow import TRANSITIONS, UNIT_WORKING, Action, Status
 from chengzhi.catalog import service as catalog
 from chengzhi.clock import FrozenClock
 from chengzhi.config import get_settings
@@ -38,6 +49,7 @@ from chengzhi.demo import names
 from chengzhi.errors import Conflict, DomainError
 from chengzhi.models import (
     Case,
+    CaseTask,
     Category,
     Channel,
     GridAssignment,
@@ -48,6 +60,8 @@ from chengzhi.models import (
     Region,
     RequestType,
     Role,
+    TaskKind,
+    TaskState,
     UnitKind,
     Urgency,
 )
@@ -178,6 +192,43 @@ HANDLER_ROLE = {
     UnitKind.STREET_OFFICE.value: Role.STREET_STAFF,
     UnitKind.DEPARTMENT.value: Role.DEPARTMENT_STAFF,
 }
+TERRITORIAL = frozenset({UnitKind.STREET_OFFICE.value, UnitKind.COMMUNITY_COMMITTEE.value})
+
+# Tasks beside the handling (configuration as data; shares of the cases that qualify).
+# 吹哨报到: of cases a street or community signs for whose category allows a whistle.
+WHISTLE_SHARE = 0.05
+WHISTLE_DEPARTMENTS = ((1, 0.6), (2, 0.4))  # departments named by one whistle
+WHISTLE_SECTOR = 0.7  # the category's own department is named first
+REPORT_IN_TIMING = (("in_time", 0.82), ("late", 0.13), ("never", 0.05))
+REPORT_IN_RATINGS = {  # the whistling unit's rating, by how the department answered
+    "in_time": (("satisfied", 0.78), ("basically_satisfied", 0.18), ("dissatisfied", 0.04)),
+    "late": (("satisfied", 0.15), ("basically_satisfied", 0.5), ("dissatisfied", 0.35)),
+    "missing": (("basically_satisfied", 0.05), ("dissatisfied", 0.95)),
+}
+# 督办: of cases whose handling is left to go overdue; by the district's centre, else the city's.
+SUPERVISE_SHARE = 0.2
+SUPERVISE_BY_CITY = 0.25
+SUPERVISION_LATE = 0.15  # replies after the order's deadline
+# 主办/协办: of dispatched cases; split once the lead unit has signed for the case.
+SPLIT_SHARE = 0.03
+ASSIST_UNITS = ((1, 0.65), (2, 0.35))  # assisting units of one split
+TASK_SEED = "tasks"  # salt of the tasks' own rng
+WHISTLE_REASONS = (
+    "问题反复出现，需执法部门到场联合处置",
+    "涉及多个部门职责，需到现场会商解决",
+    "屡查屡犯，街道无执法权，请职能部门报到",
+)
+REPORT_IN_NOTES = ("已到场对接", "执法人员已到现场", None)
+ASSIST_REPLIES = (
+    "已按分工完成协办事项，并将情况反馈主办单位。",
+    "已派员配合主办单位现场处置，协办部分已完成。",
+    "已向主办单位提供相关资料和执法支持。",
+)
+SUPERVISE_REASONS = ("超期未办结，请说明原因并限期办结", "群众反复来电，请加快办理并回复")
+SUPERVISION_REPLIES = (
+    "已查明超期原因，加派人手，预计近日办结。",
+    "已协调相关单位，正在加快处置，办结后及时反馈。",
+)
 
 
 @dataclass
@@ -189,7 +240,7 @@ class SimulationReport:
     actions: Counter[str] = field(default_factory=Counter)  # verb calls by event action
     refused: Counter[str] = field(default_factory=Counter)  # verbs that refused, by error
     satisfaction: Counter[str] = field(default_factory=Counter)  # return-visit results
-    staff_created: int = 0  # login-less handling staff added to units that had none
+    staff_created: int = 0  # login-less handlers and centre supervisors added where none were
     seconds: float = 0.0
 
     @property
@@ -212,6 +263,8 @@ class _Category:
     name: str
     level: str
     reopen: bool
+    whistle: bool = False  # a street may blow the whistle on it (吹哨)
+    sector: str | None = None  # the department line, for the department a whistle names first
 
 
 class _World:
@@ -250,6 +303,8 @@ class _World:
                 Category.name,
                 Category.handling_level,
                 Category.reopen,
+                Category.whistle,
+                Category.sector,
             )  # fmt: skip
             .where(
                 Category.version_id == (version.id if version else -1),
@@ -260,19 +315,33 @@ class _World:
         ).all()
         if not cats:
             raise Conflict("没有现行事项清单；先运行 chengzhi init (no current catalogue)")
-        self.categories = [_Category(c[0], c[1], c[2], c[3], bool(c[4])) for c in cats]
+        self.categories = [
+            _Category(c[0], c[1], c[2], c[3], bool(c[4]), bool(c[5]), c[6]) for c in cats
+        ]
         by_ref = {(c.kind, c.code): c for c in self.categories}
         self.templated = [by_ref[k] for k in TEMPLATES if k in by_ref]
         self.topics = [c for c in self.categories if c.kind == "topic"]
-        units = session.execute(
-            select(OrgUnit.id, OrgUnit.code, OrgUnit.kind, Region.code)
-            .join(Region, Region.id == OrgUnit.jurisdiction_id)
-            .where(OrgUnit.active.is_(True))
-        ).all()
+        units = sorted(  # by code, in Python: the same order under any database collation
+            session.execute(
+                select(OrgUnit.id, OrgUnit.code, OrgUnit.kind, Region.code, Region.level)
+                .join(Region, Region.id == OrgUnit.jurisdiction_id)
+                .where(OrgUnit.active.is_(True))
+            ).all(),
+            key=lambda u: u[1],
+        )
         self.unit_code = {u[0]: u[1] for u in units}
+        self.unit_id = {u[1]: u[0] for u in units}
         self.unit_kind = {u[0]: u[2] for u in units}
         self.street_office = {u[3]: u[1] for u in units if u[2] == UnitKind.STREET_OFFICE.value}
         self.committee = {u[3]: u[1] for u in units if u[2] == UnitKind.COMMUNITY_COMMITTEE.value}
+        # Departments (by code) of each district and of the city; operations centres by place.
+        self.departments: dict[str, list[str]] = {}
+        for u in units:
+            if u[2] == UnitKind.DEPARTMENT.value:
+                self.departments.setdefault(u[3], []).append(u[1])
+        centres = [u for u in units if u[2] == UnitKind.OPERATIONS_CENTRE.value]
+        self.centre = {u[3]: u[0] for u in centres}
+        self.city_code = next((u[3] for u in centres if u[4] == Level.CITY.value), None)
         self.operators = self._people(session, Role.OPERATOR)
         self.dispatchers = self._people(session, Role.DISPATCHER)
         if not self.operators or not self.dispatchers:
@@ -288,6 +357,8 @@ class _World:
         self._unit_actor: dict[int, Actor] = {}
         self._grid_actor: dict[str, Actor | None] = {}
         self._staff: dict[int, int] = {}
+        self._supervisor: dict[int, int] = {}  # operations centre → its supervisor (督办)
+        self._supervisor_actor: dict[int, Actor] = {}
 
     def _people(self, session: Session, role: Role) -> list[Actor]:
         ids = session.scalars(
@@ -304,8 +375,9 @@ class _World:
         return self.rng.choice(self.dispatchers)
 
     def staff_units(self, session: Session, clock: FrozenClock) -> int:
-        """One handling person per unit that can receive cases: the first staff member of the
-        unit's handling role, or a login-less one created for it. Returns how many were made."""
+        """One handling person per unit that can receive cases, and one supervisor per
+        operations centre (督办): the first person of that role in the unit, or a login-less one
+        created for it. Returns how many were made."""
         rows = session.execute(
             select(Person.org_unit_id, Person.role, func.min(Person.id))
             .where(Person.active.is_(True), Person.org_unit_id.is_not(None))
@@ -314,10 +386,9 @@ class _World:
         first = {(unit, role): pid for unit, role, pid in rows}
         made = 0
         rng = random.Random(len(self.unit_code))
-        for unit_id in sorted(self.unit_code):
-            role = HANDLER_ROLE.get(self.unit_kind[unit_id])
-            if role is None:
-                continue
+
+        def person(unit_id: int, role: Role) -> int:
+            nonlocal made
             pid = first.get((unit_id, role.value))
             if pid is None:
                 pid = orgs.create_person(
@@ -325,13 +396,30 @@ class _World:
                     names.phone(rng),
                 ).id  # fmt: skip
                 made += 1
-            self._staff[unit_id] = pid
+            return pid
+
+        for unit_id in sorted(self.unit_code):
+            role = HANDLER_ROLE.get(self.unit_kind[unit_id])
+            if role is not None:
+                self._staff[unit_id] = person(unit_id, role)
+        for unit_id in sorted(self.centre.values()):
+            self._supervisor[unit_id] = person(unit_id, Role.SUPERVISOR)
         return made
 
     def handler(self, session: Session, unit_id: int) -> Actor:
         if unit_id not in self._unit_actor:
             self._unit_actor[unit_id] = actor_for(session, self._staff[unit_id])
         return self._unit_actor[unit_id]
+
+    def supervisor(self, session: Session, centre: int) -> Actor:
+        if centre not in self._supervisor_actor:
+            self._supervisor_actor[centre] = actor_for(session, self._supervisor[centre])
+        return self._supervisor_actor[centre]
+
+    def departments_of(self, region_code: str | None) -> list[str]:
+        """The departments of the place's district, else the city's."""
+        district = (region_code or "")[:6]
+        return self.departments.get(district) or self.departments.get(self.city_code or "", [])
 
     def grid_worker(self, session: Session, grid: str | None) -> Actor | None:
         if grid is None:
@@ -374,11 +462,14 @@ def _weighted(rng: random.Random, pairs):  # type: ignore[no-untyped-def]
 class _Sim:
     def __init__(self, session_factory, world: _World, clock: FrozenClock, rng, report, tz):  # type: ignore[no-untyped-def]
         self.world, self.clock, self.rng, self.report, self.tz = world, clock, rng, report, tz
+        # The tasks beside the handling draw from their own stream (seeded from the run's).
+        self.trng = random.Random(f"{report.seed}-{TASK_SEED}")
         self.queue: list[tuple[datetime, int, str, str, object]] = []
         self.seq = itertools.count()
         self.session_factory = session_factory
         self.session: Session
-        self.meta: dict[str, dict] = {}  # per case: category, unit tried, grid worker, reworks
+        # per case: category, unit tried, grid worker, reworks, planned handling, its tasks
+        self.meta: dict[str, dict] = {}
 
     def push(self, at: datetime, number: str, step: str, arg: object = None) -> None:
         heapq.heappush(self.queue, (at, next(self.seq), number, step, arg))
@@ -392,23 +483,25 @@ class _Sim:
         at = self.clock.now() + timedelta(hours=self.rng.uniform(lo_h, hi_h))
         return at if urgent or not office else self.office(at)
 
-    def office(self, at: datetime) -> datetime:
+    def office(self, at: datetime, rng: random.Random | None = None) -> datetime:
         """The next office-hours instant from `at` (Mon–Fri 8:30–12:00, 13:30–17:30, local)."""
+        rng = rng or self.rng
         local = at.astimezone(self.tz)
         for _ in range(10):
             minutes = local.hour * 60 + local.minute
             if local.weekday() < 5 and (510 <= minutes < 720 or 810 <= minutes < 1050):
                 return local.astimezone(UTC)
             if local.weekday() < 5 and minutes < 510:
-                local = local.replace(hour=8, minute=30) + self._jitter()
+                local = local.replace(hour=8, minute=30) + self._jitter(rng)
             elif local.weekday() < 5 and 720 <= minutes < 810:
-                local = local.replace(hour=13, minute=30) + self._jitter()
+                local = local.replace(hour=13, minute=30) + self._jitter(rng)
             else:
-                local = (local + timedelta(days=1)).replace(hour=8, minute=30) + self._jitter()
+                local = (local + timedelta(days=1)).replace(hour=8, minute=30) + self._jitter(rng)
         return local.astimezone(UTC)
 
-    def _jitter(self) -> timedelta:
-        return timedelta(minutes=self.rng.uniform(0, 90))
+    @staticmethod
+    def _jitter(rng: random.Random) -> timedelta:
+        return timedelta(minutes=rng.uniform(0, 90))
 
     # --- arrivals -------------------------------------------------------------------------
 
@@ -509,6 +602,7 @@ class _Sim:
             case = service.sign_case(s, c, actor, number)
             self._done("sign")
             self._plan_handling(case)
+            self._plan_tasks(case)
         elif step == "arbitrate":
             case = self._case(number)
             approve = rng.random() < 0.6
@@ -548,10 +642,16 @@ class _Sim:
             case = self._case(number)
             if case.status != Status.IN_PROGRESS.value or arg != meta.get("round"):
                 return  # a newer plan (after rework or an extension) holds
+            if (until := meta.get("assist_until")) and until > c.now():
+                # 主办 reports handled once its assisting units have replied
+                self.push(until + timedelta(minutes=self.trng.uniform(5, 60)), number, step, arg)
+                return
             actor = w.handler(s, case.unit_id)
             service.handle_case(s, c, actor, number, rng.choice(HANDLE_REPLIES))
             self._done("handle")
             self.push(self.later(0.5, 20, urgent=urgent), number, "verify")
+            if (whistler := meta.get("whistler")) is not None:
+                self.push(self._task_later(0.2, 6), number, "rate", whistler)
         elif step == "verify":
             case = self._case(number)
             verifier = w.dispatcher()
@@ -579,6 +679,198 @@ class _Sim:
             service.reopen_case(s, c, w.dispatcher(), number, rng.choice(REOPEN_REASONS))
             self._done("reopen")
             self.push(self.later(0.1, 2, office=False), number, "dispatch")
+        else:
+            TASK_STEPS[step](self, number, arg)
+
+    # --- tasks beside the handling: 吹哨报到, 主办/协办, 督办 --------------------------------
+
+    def _plan_tasks(self, case: Case) -> None:
+        """Once the unit has signed: split a case picked at dispatch (主办/协办); a street or
+        community sometimes whistles (吹哨) on a case whose category allows it. Both before the
+        planned handling."""
+        meta, w, t = self.meta[case.number], self.world, self.trng
+        now, handle_at = self.clock.now(), meta["handle_at"]
+        if meta.get("split") is False:
+            meta["split"] = True
+            self.push(now + (handle_at - now) * t.uniform(0.05, 0.2), case.number, "split")
+        if (
+            "whistle" not in meta
+            and meta["cat"].whistle
+            and w.unit_kind.get(case.unit_id) in TERRITORIAL
+            and t.random() < WHISTLE_SHARE
+        ):
+            meta["whistle"] = True  # one whistle per case
+            at = now + (handle_at - now) * t.uniform(0.05, 0.3)
+            self.push(at, case.number, "whistle", case.unit_id)
+
+    def _whistle(self, number: str, unit_id: object) -> None:
+        """吹哨: the street or community names 1–2 departments of the district, the category's
+        own department first as a rule; each reports in in time, late, or never."""
+        s, c, w, t = self.session, self.clock, self.world, self.trng
+        case, meta = self._case(number), self.meta[number]
+        if case.status != Status.IN_PROGRESS.value or case.unit_id != unit_id:
+            return  # handled, returned or re-dispatched meanwhile
+        pool = w.departments_of(case.region_code)
+        n = min(_weighted(t, WHISTLE_DEPARTMENTS), len(pool))
+        if n == 0:
+            return
+        sector = meta["cat"].sector
+        own = next((d for d in pool if sector and d.endswith(f"-{sector}")), None)
+        named = [own] if own and t.random() < WHISTLE_SECTOR else []
+        named += t.sample([d for d in pool if d not in named], n - len(named))
+        whistler = w.handler(s, case.unit_id)
+        tasks.whistle(s, c, whistler, number, named, t.choice(WHISTLE_REASONS))
+        self._done("whistle")
+        meta["whistler"] = case.unit_id
+        now = c.now()
+        for task in self._new_tasks(case, TaskKind.REPORT_IN, named):
+            timing = _weighted(t, REPORT_IN_TIMING)
+            if timing == "in_time":
+                self.push(now + (task.due_at - now) * t.uniform(0.1, 0.95), number, "report", task)
+            elif timing == "late":
+                late = task.due_at + timedelta(minutes=t.uniform(5, 180))
+                self.push(late, number, "report", task)
+
+    def _report_in(self, number: str, task: object) -> None:
+        """报到: a summoned department reports in (a late one after the flag)."""
+        assert isinstance(task, CaseTask)
+        if not self._task_open(number, task):
+            return
+        actor = self.world.handler(self.session, task.unit_id)
+        note = self.trng.choice(REPORT_IN_NOTES)
+        tasks.report_in(self.session, self.clock, actor, number, note)
+        self._done("report_in")
+
+    def _rate(self, number: str, whistler: object) -> None:
+        """评价: after handling, the whistling unit rates every department it summoned: in time,
+        late, or missing (still open, or lapsed when the case closed)."""
+        s, w, t = self.session, self.world, self.trng
+        case = self._case(number)
+        if (Status(case.status), Action.RATE_REPORT_IN) not in TRANSITIONS:
+            return  # reopened meanwhile: back with the dispatcher
+        actor = w.handler(s, whistler)  # type: ignore[arg-type]
+        for task in self.meta[number]["tasks"]:
+            if task.kind != TaskKind.REPORT_IN.value or task.rating is not None:
+                continue
+            if task.issuer_unit_id != whistler:
+                continue
+            answer = "missing" if task.state != TaskState.DONE.value else "in_time"
+            answer = "late" if answer == "in_time" and task.late else answer
+            rating = _weighted(t, REPORT_IN_RATINGS[answer])
+            tasks.rate_report_in(s, self.clock, actor, number, w.unit_code[task.unit_id], rating)
+            self._done("rate_report_in")
+
+    def _split(self, number: str, _: object) -> None:
+        """拆分: the dispatcher keeps the signed unit as lead (主办) and names 1–2 assisting units
+        (协办): departments of the district, or the place's community for a street-led case.
+        Each replies before the lead reports the case handled."""
+        s, c, w, t = self.session, self.clock, self.world, self.trng
+        case, meta = self._case(number), self.meta[number]
+        if case.status not in (Status.DISPATCHED.value, Status.IN_PROGRESS.value):
+            return
+        lead = w.unit_code.get(case.unit_id)  # type: ignore[arg-type]
+        pool = [d for d in w.departments_of(case.region_code) if d != lead]
+        community = w.committee.get((case.region_code or "")[:12])
+        if w.unit_kind.get(case.unit_id) == UnitKind.STREET_OFFICE.value and community:
+            pool.append(community)
+        n = min(_weighted(t, ASSIST_UNITS), len(pool))
+        if n == 0:
+            return
+        assisting = t.sample(pool, n)
+        tasks.split(s, c, t.choice(w.dispatchers), number, assisting)
+        self._done("split")
+        now = c.now()
+        span = max(meta["handle_at"] - now, timedelta(minutes=10))
+        for task in self._new_tasks(case, TaskKind.ASSIST, assisting):
+            at = now + span * t.uniform(0.2, 0.9)
+            meta["assist_until"] = max(meta.get("assist_until") or at, at)
+            self.push(at, number, "assist", task)
+
+    def _assist(self, number: str, task: object) -> None:
+        """协办反馈: an assisting unit replies its part to the lead."""
+        assert isinstance(task, CaseTask)
+        if not self._task_open(number, task):
+            return
+        actor = self.world.handler(self.session, task.unit_id)
+        reply = self.trng.choice(ASSIST_REPLIES)
+        tasks.assist_reply(self.session, self.clock, actor, number, reply)
+        self._done("assist_reply")
+
+    def _supervise(self, number: str, round_: object) -> None:
+        """督办: the district's operations centre (sometimes the city's) orders the handling unit
+        to reply by the default deadline; the reply comes, sometimes late."""
+        s, c, w, t = self.session, self.clock, self.world, self.trng
+        case, meta = self._case(number), self.meta[number]
+        if (
+            round_ != meta.get("round")
+            or (Status(case.status), Action.SUPERVISE) not in TRANSITIONS
+        ):
+            return  # handled, returned or reworked meanwhile
+        if case.due_at is None or case.due_at >= c.now():
+            return  # an approved extension moved the deadline: not overdue after all
+        if any(
+            x.kind == TaskKind.SUPERVISION.value and x.state == TaskState.OPEN.value
+            for x in meta.get("tasks", ())
+        ):
+            return  # the last order is still unanswered
+        district = w.centre.get((case.region_code or "")[:6])
+        city = w.centre.get(w.city_code or "")
+        centre = city if district is None or t.random() < SUPERVISE_BY_CITY else district
+        if centre is None:
+            return
+        actor = w.supervisor(s, centre)
+        tasks.supervise(s, c, actor, number, t.choice(SUPERVISE_REASONS))
+        self._done("supervise")
+        now, unit = c.now(), w.unit_code[case.unit_id]  # type: ignore[index]
+        [order] = self._new_tasks(case, TaskKind.SUPERVISION, [unit])
+        if t.random() < SUPERVISION_LATE:
+            at = order.due_at + timedelta(hours=t.uniform(0.5, 24))
+        else:
+            at = now + (order.due_at - now) * t.uniform(0.1, 0.9)
+        self.push(at, number, "reply", order)
+
+    def _reply(self, number: str, task: object) -> None:
+        """督办回复: the unit the order named replies."""
+        assert isinstance(task, CaseTask)
+        if not self._task_open(number, task):
+            return
+        actor = self.world.handler(self.session, task.unit_id)
+        reply = self.trng.choice(SUPERVISION_REPLIES)
+        tasks.reply_supervision(self.session, self.clock, actor, number, reply)
+        self._done("reply_supervision")
+
+    def _flag(self, number: str, task: object) -> None:
+        """逾期标记: what the clock sweep does to a task still open past its deadline."""
+        assert isinstance(task, CaseTask)
+        if task.state != TaskState.OPEN.value or task.next_check_at is None:
+            return
+        case = self._case(number)
+        if (Status(case.status), Action.FLAG_OVERDUE) not in TRANSITIONS:
+            return
+        tasks.flag_overdue(self.session, self.clock, Actor.system(), task)
+        self._done("flag_overdue")
+
+    def _new_tasks(self, case: Case, kind: TaskKind, codes: list[str]) -> list[CaseTask]:
+        """The open tasks just issued to these units, held (with a flag at each deadline)."""
+        ids = {self.world.unit_id[code] for code in codes}
+        new = [
+            x
+            for x in tasks.open_tasks(self.session, case)
+            if x.kind == kind.value and x.unit_id in ids
+        ]
+        self.meta[case.number].setdefault("tasks", []).extend(new)
+        for task in new:
+            self.push(task.due_at + timedelta(minutes=1), case.number, "flag", task)
+        return new
+
+    def _task_open(self, number: str, task: CaseTask) -> bool:
+        """The task still waits for its unit, and the case is one a unit still works on."""
+        status = Status(self._case(number).status)
+        return task.state == TaskState.OPEN.value and status in UNIT_WORKING
+
+    def _task_later(self, lo_h: float, hi_h: float) -> datetime:
+        at = self.clock.now() + timedelta(hours=self.trng.uniform(lo_h, hi_h))
+        return self.office(at, self.trng)
 
     def _dispatch(self, number: str, avoid: object) -> None:
         s, c, w = self.session, self.clock, self.world
@@ -593,7 +885,10 @@ class _Sim:
         else:  # after an approved return: the place's street office, or its community
             case = service.dispatch_case(s, c, d, number, self._fallback(case, avoid))
         self._done("dispatch")
-        self.push(self.later(0.05, 3, urgent=self.meta[number]["urgent"]), number, "sign")
+        meta = self.meta[number]
+        if "split" not in meta and self.trng.random() < SPLIT_SHARE:
+            meta["split"] = False  # split once the lead unit has signed for the case
+        self.push(self.later(0.05, 3, urgent=meta["urgent"]), number, "sign")
 
     def _fallback(self, case: Case, avoid: object) -> str | None:
         """属地兜底: the street office of the place (its community when the street returned it),
@@ -623,6 +918,11 @@ class _Sim:
             at = due + timedelta(seconds=span * rng.uniform(0.05, 1.5))
         at = max(at, now + timedelta(minutes=5))
         self.push(at, case.number, "handle", meta["round"])
+        meta["handle_at"] = at
+        if at > due and self.trng.random() < SUPERVISE_SHARE:  # 督办 once it is overdue
+            order = due + (at - due) * self.trng.uniform(0.1, 0.5)
+            in_hours = self.office(order, self.trng)
+            self.push(in_hours if in_hours < at else order, case.number, "supervise", meta["round"])
         if not rework and rng.random() < 0.06:
             self.push(now + (at - now) * 0.5, case.number, "extend")
         if rng.random() < 0.08:
@@ -637,6 +937,18 @@ class _Sim:
 
     def _done(self, action: str) -> None:
         self.report.actions[action] += 1
+
+
+TASK_STEPS = {
+    "whistle": _Sim._whistle,
+    "report": _Sim._report_in,
+    "rate": _Sim._rate,
+    "split": _Sim._split,
+    "assist": _Sim._assist,
+    "supervise": _Sim._supervise,
+    "reply": _Sim._reply,
+    "flag": _Sim._flag,
+}
 
 
 def simulate(

@@ -5,8 +5,8 @@ clocks a `WorkCalendar` and `OfficeHours`.
 
 The `WorkCalendar` is built once per process and reused (it caches its per-day answers), and
 rebuilt when the entries in the database change: web processes and workers share the database,
-so each call compares a one-row fingerprint of `calendar_days` with the one the cached calendar
-was built from.
+so each transaction reads the entries once and compares them with those the cached calendar was
+built from.
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
-from sqlalchemy import case, extract, func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from chengzhi.clock import Clock
 from chengzhi.config import get_settings
+from chengzhi.db import forget, memo
 from chengzhi.errors import Conflict, InvalidInput, NotFound
 from chengzhi.models import CalendarDay, OrgUnit
 from chengzhi.worktime import OfficeHours, WorkCalendar
@@ -77,6 +78,7 @@ def set_day(
         session.add(entry)
     entry.working, entry.name = working, name
     entry.created_by_id, entry.created_at = actor_id, clock.now()
+    forget(session, ENTRIES)
     try:
         session.flush()
     except IntegrityError as e:  # another request entered the same date meanwhile
@@ -84,11 +86,17 @@ def set_day(
     return entry
 
 
+def entry_for(session: Session, day: date) -> DayEntry | None:
+    """What the calendar says of one date (None: an ordinary weekday or weekend)."""
+    return next((d for d in list_days(session, day.year).days if d.day == day), None)
+
+
 def remove_day(session: Session, day: date) -> None:
     entry = session.scalar(select(CalendarDay).where(CalendarDay.day == day))
     if entry is None:
         raise NotFound(f"工作日历中没有 {day} 的条目 (no calendar entry for {day})")
     session.delete(entry)
+    forget(session, ENTRIES)
     session.flush()
 
 
@@ -147,43 +155,34 @@ def _check_year(year: int) -> None:
 # The cached WorkCalendar
 
 _cached: tuple[tuple[Any, ...], WorkCalendar] | None = None
-
-# A fingerprint of everything a WorkCalendar is built from (date and working flag of each row),
-# in one aggregate row. Count and ids catch inserts and deletes; the id-weighted sum of the
-# date (as yyyymmdd) times 1 or 2 for the flag catches an update in place and a delete followed
-# by an insert that reuses the id (SQLite reuses the highest rowid) with the same timestamp
-# (frozen clocks). Names do not change the calendar and are left out.
-_YMD = (
-    extract("year", CalendarDay.day) * 10_000
-    + extract("month", CalendarDay.day) * 100
-    + extract("day", CalendarDay.day)
-)
-_STAMP = select(
-    func.count(),
-    func.coalesce(func.max(CalendarDay.id), 0),
-    func.coalesce(func.sum(CalendarDay.id), 0),
-    func.coalesce(func.sum(CalendarDay.id * _YMD * case((CalendarDay.working, 2), else_=1)), 0),
-)
+ENTRIES = "calendar.entries"  # memo key
 
 
 def work_calendar(session: Session) -> WorkCalendar:
     """The city's working calendar as this session sees the database: the official calendar
-    with the admin's entries over it. Reused across calls until the entries change."""
+    with the admin's entries over it. The entries (a few dozen a year) are read once per
+    transaction and compared with those the cached calendar was built from: equal entries reuse
+    it, so its per-day answers stay warm across requests and workers see each other's edits."""
     global _cached
     tz = get_settings().timezone
-    with session.no_autoflush:  # writers flush; a clock lookup must not write the case early
-        key = (tz, *session.execute(_STAMP).one())
-        cached = _cached
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        rows = session.execute(select(CalendarDay.day, CalendarDay.working)).all()
+    key = (tz, *memo(session, ENTRIES, lambda: _entries(session)))
+    cached = _cached
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    entries = key[1:]
     built = WorkCalendar(
         tz,
-        holidays=[d for d, working in rows if not working],
-        workdays=[d for d, working in rows if working],
+        holidays=[d for d, working in entries if not working],
+        workdays=[d for d, working in entries if working],
     )
     _cached = (key, built)
     return built
+
+
+def _entries(session: Session) -> list[tuple[date, bool]]:
+    with session.no_autoflush:  # writers flush; a clock lookup must not write the case early
+        rows = session.execute(select(CalendarDay.day, CalendarDay.working).order_by("day"))
+        return [(d, w) for d, w in rows]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -101,7 +101,9 @@ def put_calendar_day(
     session: SessionDep, clock: ClockDep, actor: ActorDep, day: date, body: CalendarDayIn
 ) -> CalendarDayOut:
     _admin(actor)
-    entry = calendar.set_day(session, clock, day, body.working, body.name, actor.person_id)
+    calendar.set_day(session, clock, day, body.working, body.name, actor.person_id)
+    entry = calendar.entry_for(session, day)
+    assert entry is not None  # the admin's entry was just stored
     return CalendarDayOut.of(entry)
 
 

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from chengzhi.models import CalendarDay, OrgUnit, Person, Role, UnitKind
+from chengzhi.models import OrgUnit, Person, Role, UnitKind
 from chengzhi.orgs import calendar
 from chengzhi.privacy import mask_name, mask_phone
 
@@ -105,9 +105,7 @@ class CalendarDayOut(BaseModel):
     official: str | None = Field(None, description="The official entry an admin entry replaces")
 
     @classmethod
-    def of(cls, d: calendar.DayEntry | CalendarDay) -> CalendarDayOut:
-        if isinstance(d, CalendarDay):
-            return cls(day=d.day, working=d.working, name=d.name, source="admin")
+    def of(cls, d: calendar.DayEntry) -> CalendarDayOut:
         return cls(day=d.day, working=d.working, name=d.name, source=d.source, official=d.official)
 
 
