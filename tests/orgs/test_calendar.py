@@ -249,7 +249,7 @@ def test_the_handling_units_office_hours_decide_its_clock(session, clock, city):
 
 
 def test_office_hours_default_own_periods_and_around_the_clock(session, tree):
-    unit = calendar.find_unit(session, STREET)
+    unit = orgs.find_unit(session, STREET)
     assert unit.office_hours is None and calendar.office_hours(unit) == calendar.DEFAULT_HOURS
     assert calendar.office_hours(None) == calendar.DEFAULT_HOURS
 
@@ -292,7 +292,7 @@ def test_invalid_office_hours_are_refused_and_change_nothing(
     calendar.set_office_hours(session, STREET, [["09:00", "17:00"]])
     with pytest.raises(InvalidInput, match=message):
         calendar.set_office_hours(session, STREET, periods, always=always)
-    assert calendar.find_unit(session, STREET).office_hours == {"periods": [["09:00", "17:00"]]}
+    assert orgs.find_unit(session, STREET).office_hours == {"periods": [["09:00", "17:00"]]}
 
 
 def test_office_hours_of_an_unknown_unit_are_not_found(session, tree):
@@ -417,7 +417,7 @@ def test_an_admin_sets_a_units_office_hours_and_others_read_them(api, session):
     own = {"periods": [["08:00", "12:00"], ["14:00", "18:00"]]}
     assert api.put(url, json=own, headers=staff).status_code == 403
     assert api.put(url, json=own).status_code == 401
-    assert calendar.find_unit(session, STREET).office_hours is None
+    assert orgs.find_unit(session, STREET).office_hours is None
     response = api.put(url, json=own, headers=admin)
     assert response.status_code == 200, response.text
     assert response.json()["periods"] == own["periods"]
@@ -447,7 +447,7 @@ def test_invalid_office_hours_over_the_api_are_refused(api, session, body, messa
     url = f"/api/v1/orgs/units/{STREET}/office-hours"
     response = api.put(url, json=body, headers=login(api, "admin"))
     assert response.status_code == 422 and message in response.json()["detail"]
-    assert calendar.find_unit(session, STREET).office_hours is None
+    assert orgs.find_unit(session, STREET).office_hours is None
 
 
 def test_a_demo_admin_closes_a_day_and_the_next_clock_counts_it(client, session, clock, city):
@@ -545,7 +545,7 @@ def test_orgs_hours_shows_and_sets_a_units_office_hours(cli_env, tmp_path):
     assert "X1 台站: 08:00-12:00, 14:00-18:00" in own.output and "default" not in own.output
     assert "24×7" in run("orgs", "hours", "X1", "--always").output
     with db.transaction() as session:
-        assert calendar.find_unit(session, "X1").office_hours == {"around_the_clock": True}
+        assert orgs.find_unit(session, "X1").office_hours == {"around_the_clock": True}
 
     overlap = run("orgs", "hours", "X1", "--periods", "08:00-12:00,11:00-18:00")
     assert overlap.exit_code == 1 and "must not overlap" in overlap.output
@@ -555,9 +555,9 @@ def test_orgs_hours_shows_and_sets_a_units_office_hours(cli_env, tmp_path):
     assert two.exit_code == 1 and "at most one" in two.output
     assert run("orgs", "hours", "NOPE").exit_code == 1
     with db.transaction() as session:  # nothing refused landed
-        assert calendar.find_unit(session, "X1").office_hours == {"around_the_clock": True}
+        assert orgs.find_unit(session, "X1").office_hours == {"around_the_clock": True}
 
     back = run("orgs", "hours", "X1", "--default")
     assert back.exit_code == 0 and "(默认 city default)" in back.output
     with db.transaction() as session:
-        assert calendar.find_unit(session, "X1").office_hours is None
+        assert orgs.find_unit(session, "X1").office_hours is None

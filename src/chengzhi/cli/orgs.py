@@ -72,7 +72,7 @@ def hours(
         elif always or default:
             unit = calendar.set_office_hours(session, code, None, always=always)
         else:
-            unit = calendar.find_unit(session, code)
+            unit = service.find_unit(session, code)
         shown = _hours_text(unit)
     console.print(f"{code} {unit.name}: {shown}")
 

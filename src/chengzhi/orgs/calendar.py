@@ -29,6 +29,7 @@ from chengzhi.config import get_settings
 from chengzhi.db import forget, memo
 from chengzhi.errors import Conflict, InvalidInput, NotFound
 from chengzhi.models import CalendarDay, OrgUnit
+from chengzhi.orgs.service import find_unit
 from chengzhi.worktime import OfficeHours, WorkCalendar
 
 DEFAULT_HOURS = OfficeHours()
@@ -220,13 +221,6 @@ def set_office_hours(
     else:
         unit.office_hours = None
     session.flush()
-    return unit
-
-
-def find_unit(session: Session, code: str) -> OrgUnit:
-    unit = session.scalar(select(OrgUnit).where(OrgUnit.code == code))
-    if unit is None:
-        raise NotFound(f"单位 {code} 不存在 (no such org unit)")
     return unit
 
 

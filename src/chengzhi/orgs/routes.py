@@ -13,6 +13,7 @@ from chengzhi.deps import ClockDep, Limit, Offset, SessionDep
 from chengzhi.errors import Forbidden
 from chengzhi.models import Role, UnitKind
 from chengzhi.orgs import calendar, queries
+from chengzhi.orgs import service as orgs_service
 from chengzhi.orgs.queries import Actor
 from chengzhi.orgs.schemas import (
     CalendarDayIn,
@@ -74,7 +75,7 @@ def structure_check(session: SessionDep, under: Code = None) -> dict[str, Any]:
 
 @router.get("/orgs/units/{code}/office-hours", response_model=OfficeHoursOut)
 def get_office_hours(session: SessionDep, actor: ActorDep, code: UnitCode) -> OfficeHoursOut:
-    return OfficeHoursOut.of(calendar.find_unit(session, code))
+    return OfficeHoursOut.of(orgs_service.find_unit(session, code))
 
 
 @router.put("/orgs/units/{code}/office-hours", response_model=OfficeHoursOut)

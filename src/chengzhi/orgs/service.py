@@ -51,7 +51,7 @@ def _region(session: Session, code: str) -> Region:
     return region
 
 
-def _unit(session: Session, code: str) -> OrgUnit:
+def find_unit(session: Session, code: str) -> OrgUnit:
     unit = session.scalar(select(OrgUnit).where(OrgUnit.code == code))
     if unit is None:
         raise NotFound(f"单位 {code} 不存在 (no such org unit)")
@@ -77,7 +77,7 @@ def create_unit(
         kind=kind.value,
         sector=sector,
         jurisdiction_id=_region(session, jurisdiction).id,
-        parent_id=_unit(session, parent).id if parent else None,
+        parent_id=find_unit(session, parent).id if parent else None,
         active=True,
     )
     session.add(unit)
@@ -101,7 +101,7 @@ def create_person(
         name=name,
         role=role.value,
         phone=phone,
-        org_unit_id=_unit(session, unit).id if unit else None,
+        org_unit_id=find_unit(session, unit).id if unit else None,
         username=username,
         password_hash=hash_password(password) if password else None,
         active=True,
