@@ -21,7 +21,7 @@ def _file(url: str, number: str, barrier, results) -> None:  # runs in a child p
     engine = db.make_engine(url)
     try:
         with db.transaction(engine) as session:
-            service._load(session, number)  # everyone reads the case before anyone writes
+            service.load_case(session, number)  # everyone reads the case before anyone writes
             barrier.wait(timeout=30)
             service.file_case(session, CLOCK, Actor(None, Role.DISPATCHER), number)
         results.put("won")

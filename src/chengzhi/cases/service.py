@@ -74,8 +74,8 @@ def register_case(session: Session, clock: Clock, actor: Actor, new: NewCase) ->
         request_type=new.request_type.value,
         urgency=new.urgency.value,
         category=_category(session, new.category),
-        title=_text(new.title, "标题 title", 200),
-        description=_text(new.description, "内容 description", 10_000),
+        title=checked_text(new.title, "标题 title", 200),
+        description=checked_text(new.description, "内容 description", 10_000),
         address=new.address,
         reporter_id=actor.person_id if actor.role is Role.RESIDENT else None,
         reporter_name=new.reporter_name,
@@ -105,18 +105,18 @@ def file_case(
 ) -> Case:
     """立案: the dispatcher accepts the case, fixing its category and urgency; the dispatch
     clock starts."""
-    case = _load(session, number)
+    case = load_case(session, number)
     if category:
         case.category = _category(session, category)
     if urgency:
         case.urgency = urgency.value
-    return _act(session, clock, actor, case, Action.FILE, stage="dispatch")
+    return record_action(session, clock, actor, case, Action.FILE, stage="dispatch")
 
 
 def cancel_case(session: Session, clock: Clock, actor: Actor, number: str, reason: str) -> Case:
     """作废: not a case (a duplicate call, a prank, outside the government's remit)."""
-    return _act(
-        session, clock, actor, _load(session, number), Action.CANCEL, reason=reason, stage=None
+    return record_action(
+        session, clock, actor, load_case(session, number), Action.CANCEL, reason=reason, stage=None
     )
 
 
@@ -124,10 +124,10 @@ def dispatch_case(
     session: Session, clock: Clock, actor: Actor, number: str, unit_code: str | None = None
 ) -> Case:
     """派遣: to the named unit, or to the one the responsibility list names."""
-    case = _load(session, number)
+    case = load_case(session, number)
     unit_id, why = _dispatch_target(session, case, unit_code)
     case.unit_id = unit_id
-    return _act(
+    return record_action(
         session,
         clock,
         actor,
@@ -154,17 +154,17 @@ def _dispatch_target(session: Session, case: Case, unit_code: str | None) -> tup
 
 def sign_case(session: Session, clock: Clock, actor: Actor, number: str) -> Case:
     """签收: the assigned unit takes the case; the handling clock starts."""
-    case = _load(session, number)
-    return _act(session, clock, actor, case, Action.SIGN, stage="handle", own=True)
+    case = load_case(session, number)
+    return record_action(session, clock, actor, case, Action.SIGN, stage="handle", own=True)
 
 
 def request_return(session: Session, clock: Clock, actor: Actor, number: str, reason: str) -> Case:
     """退单: not ours; the dispatcher arbitrates. The clock keeps running meanwhile."""
-    return _act(
+    return record_action(
         session,
         clock,
         actor,
-        _load(session, number),
+        load_case(session, number),
         Action.REQUEST_RETURN,
         reason=reason,
         own=True,
@@ -179,10 +179,10 @@ def arbitrate_return(
     approve: bool,
     reason: str | None = None,
 ) -> Case:
-    case = _load(session, number)
+    case = load_case(session, number)
     if approve:
         previous, case.unit_id = case.unit_id, None
-        return _act(
+        return record_action(
             session,
             clock,
             actor,
@@ -192,16 +192,16 @@ def arbitrate_return(
             stage="dispatch",
             data={"unit": previous},
         )
-    return _act(session, clock, actor, case, Action.REJECT_RETURN, reason=reason)
+    return record_action(session, clock, actor, case, Action.REJECT_RETURN, reason=reason)
 
 
 def request_extension(
     session: Session, clock: Clock, actor: Actor, number: str, reason: str, extra: Limit
 ) -> Case:
     """申请延期: the unit asks for more time; the dispatcher decides."""
-    case = _load(session, number)
+    case = load_case(session, number)
     data = {"amount": extra.amount, "unit": extra.unit}
-    return _act(
+    return record_action(
         session, clock, actor, case, Action.REQUEST_EXTENSION, reason=reason, data=data, own=True
     )
 
@@ -214,16 +214,16 @@ def decide_extension(
     approve: bool,
     reason: str | None = None,
 ) -> Case:
-    case = _load(session, number)
+    case = load_case(session, number)
     asked = _pending(
         session, case, Action.REQUEST_EXTENSION, (Action.APPROVE_EXTENSION, Action.REJECT_EXTENSION)
     )
     if asked is None:
         raise Conflict("没有待审批的延期申请 (no extension request pending)")
     if not approve:
-        return _act(session, clock, actor, case, Action.REJECT_EXTENSION, reason=reason)
+        return record_action(session, clock, actor, case, Action.REJECT_EXTENSION, reason=reason)
     extra = Limit(asked.data["amount"], asked.data["unit"])
-    return _act(
+    return record_action(
         session,
         clock,
         actor,
@@ -237,20 +237,24 @@ def decide_extension(
 
 def suspend_case(session: Session, clock: Clock, actor: Actor, number: str, reason: str) -> Case:
     """挂起: the handling clock stops until resumed."""
-    case = _load(session, number)
-    return _act(session, clock, actor, case, Action.SUSPEND, reason=reason, retime=clocks.pause)
+    case = load_case(session, number)
+    return record_action(
+        session, clock, actor, case, Action.SUSPEND, reason=reason, retime=clocks.pause
+    )
 
 
 def resume_case(session: Session, clock: Clock, actor: Actor, number: str) -> Case:
-    case = _load(session, number)
-    return _act(session, clock, actor, case, Action.RESUME, retime=clocks.resume)
+    case = load_case(session, number)
+    return record_action(session, clock, actor, case, Action.RESUME, retime=clocks.resume)
 
 
 def handle_case(session: Session, clock: Clock, actor: Actor, number: str, reply: str) -> Case:
     """办结反馈: the unit reports what it did; on-site verification is due next."""
-    case = _load(session, number)
-    data = {"reply": _text(reply, "办理结果 reply", 10_000)}
-    return _act(session, clock, actor, case, Action.HANDLE, stage="verify", data=data, own=True)
+    case = load_case(session, number)
+    data = {"reply": checked_text(reply, "办理结果 reply", 10_000)}
+    return record_action(
+        session, clock, actor, case, Action.HANDLE, stage="verify", data=data, own=True
+    )
 
 
 def verify_case(
@@ -262,20 +266,24 @@ def verify_case(
     reason: str | None = None,
 ) -> Case:
     """核查: pass closes the case; fail sends it back to the unit (返工) with a fresh clock."""
-    case = _load(session, number)
+    case = load_case(session, number)
     _check_verifier(actor, case)
     if passed:
         case.closed_at = clock.now()
-        return _act(session, clock, actor, case, Action.VERIFY_PASS, reason=reason, stage=None)
-    return _act(session, clock, actor, case, Action.VERIFY_FAIL, reason=reason, stage="handle")
+        return record_action(
+            session, clock, actor, case, Action.VERIFY_PASS, reason=reason, stage=None
+        )
+    return record_action(
+        session, clock, actor, case, Action.VERIFY_FAIL, reason=reason, stage="handle"
+    )
 
 
 def close_case(session: Session, clock: Clock, actor: Actor, number: str, reply: str) -> Case:
     """直接办结: an inquiry answered at once by the operator or dispatcher."""
-    case = _load(session, number)
+    case = load_case(session, number)
     case.closed_at = clock.now()
-    data = {"reply": _text(reply, "答复 reply", 10_000)}
-    return _act(session, clock, actor, case, Action.CLOSE, stage=None, data=data)
+    data = {"reply": checked_text(reply, "答复 reply", 10_000)}
+    return record_action(session, clock, actor, case, Action.CLOSE, stage=None, data=data)
 
 
 def revisit_case(
@@ -289,7 +297,7 @@ def revisit_case(
     note: str | None = None,
 ) -> Case:
     """回访: reached? solved? satisfied? Residents rate only their own cases."""
-    case = _load(session, number)
+    case = load_case(session, number)
     if actor.role is Role.RESIDENT and case.reporter_id != actor.person_id:
         raise NotFound(f"案件 {number} 不存在 (no such case)")
     if contacted and satisfaction not in SATISFACTION:
@@ -300,27 +308,29 @@ def revisit_case(
         "satisfaction": satisfaction if contacted else None,
         "note": note,
     }
-    return _act(session, clock, actor, case, Action.REVISIT, data=data)
+    return record_action(session, clock, actor, case, Action.REVISIT, data=data)
 
 
 def reopen_case(session: Session, clock: Clock, actor: Actor, number: str, reason: str) -> Case:
     """重办: back to dispatch when the resident is dissatisfied and the category allows it."""
-    case = _load(session, number)
+    case = load_case(session, number)
     if case.category is not None and not case.category.reopen:
         raise Conflict(f"该类事项不可重办 (category {case.category.code} does not allow reopening)")
     case.closed_at, case.unit_id = None, None
-    return _act(session, clock, actor, case, Action.REOPEN, reason=reason, stage="dispatch")
+    return record_action(
+        session, clock, actor, case, Action.REOPEN, reason=reason, stage="dispatch"
+    )
 
 
 def merge_case(
     session: Session, clock: Clock, actor: Actor, number: str, into: str, reason: str
 ) -> Case:
     """合并: a duplicate folds into the case already open for the same problem."""
-    case, target = _load(session, number), _load(session, into)
+    case, target = load_case(session, number), load_case(session, into)
     if target.id == case.id or target.status in (Status.MERGED.value, Status.CANCELLED.value):
         raise Conflict(f"不能合并到 {into} (cannot merge into that case)")
     case.merged_into_id = target.id
-    return _act(
+    return record_action(
         session,
         clock,
         actor,
@@ -336,7 +346,9 @@ def remind_case(
     session: Session, clock: Clock, actor: Actor, number: str, reason: str | None = None
 ) -> Case:
     """催办: a reminder to the handling unit; the status stays."""
-    return _act(session, clock, actor, _load(session, number), Action.REMIND, reason=reason)
+    return record_action(
+        session, clock, actor, load_case(session, number), Action.REMIND, reason=reason
+    )
 
 
 def escalate_case(
@@ -349,25 +361,27 @@ def escalate_case(
 ) -> Case:
     """逐级上报: the case climbs one level (the next unit up is told); the status stays. A unit
     asks for its own case; the sweep and centres lift overdue ones."""
-    case = _load(session, number)
+    case = load_case(session, number)
     case.escalations += 1
     if to_unit is None:
         to_unit = routing.escalation_target(session, case.unit, case.region_code, case.escalations)
     data = {"hop": case.escalations, "to_unit": to_unit}
-    return _act(session, clock, actor, case, Action.ESCALATE, reason=reason, data=data, own=True)
+    return record_action(
+        session, clock, actor, case, Action.ESCALATE, reason=reason, data=data, own=True
+    )
 
 
 def comment_case(session: Session, clock: Clock, actor: Actor, number: str, text: str) -> Case:
-    case = _load(session, number)
-    return _act(
-        session, clock, actor, case, Action.COMMENT, data={"text": _text(text, "备注", 5000)}
+    case = load_case(session, number)
+    return record_action(
+        session, clock, actor, case, Action.COMMENT, data={"text": checked_text(text, "备注", 5000)}
     )
 
 
 # --- the one path every verb takes ---------------------------------------------------------
 
 
-def _act(
+def record_action(
     session: Session,
     clock: Clock,
     actor: Actor,
@@ -464,7 +478,7 @@ def _lapse_tasks(session: Session, case: Case) -> dict[str, Any]:
     return {"lapsed_tasks": [t.id for t in tasks]} if tasks else {}
 
 
-def _load(session: Session, number: str) -> Case:
+def load_case(session: Session, number: str) -> Case:
     case = session.scalar(select(Case).where(Case.number == number))
     if case is None:
         raise NotFound(f"案件 {number} 不存在 (no such case)")
@@ -535,7 +549,7 @@ def _role(actor: Actor) -> Role:
     return actor.role
 
 
-def _text(value: str, what: str, limit: int) -> str:
+def checked_text(value: str, what: str, limit: int) -> str:
     value = (value or "").strip()
     if not value:
         raise InvalidInput(f"{what}不能为空 (must not be empty)")

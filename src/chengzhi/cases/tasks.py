@@ -5,8 +5,9 @@
 - 主办/协办 split: assisting units each reply their part to the lead unit by the handling deadline.
 - 督办 supervision: a higher centre orders the handling unit to reply by a deadline.
 
-Every verb goes through the case's one write path (`service._act`), so each step is one event on
-the hash-chained timeline; `CaseTask` rows are the working projection the inboxes read."""
+Every verb goes through the case's one write path (`service.record_action`), so each step is
+one event on the hash-chained timeline; `CaseTask` rows are the working projection the inboxes
+read."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chengzhi.cases import clocks
-from chengzhi.cases.service import SATISFACTION, _act, _load, _text
+from chengzhi.cases.service import SATISFACTION, checked_text, load_case, record_action
 from chengzhi.cases.workflow import Action
 from chengzhi.clock import Clock
 from chengzhi.config import get_settings
@@ -41,7 +42,7 @@ def whistle(
     minutes: int | None = None,
 ) -> Case:
     """吹哨: the street or community holding the place summons departments to report in."""
-    case = _load(session, number)
+    case = load_case(session, number)
     _check_territory(actor, case)
     if case.category is not None and not case.category.whistle:
         raise InvalidInput(
@@ -56,7 +57,7 @@ def whistle(
     now = clock.now()
     due = now + timedelta(minutes=minutes)
     data = {"departments": [u.code for u in units], "due_at": due.isoformat()}
-    _act(session, clock, actor, case, Action.WHISTLE, reason=reason, data=data)
+    record_action(session, clock, actor, case, Action.WHISTLE, reason=reason, data=data)
     _issue(session, case, actor, TaskKind.REPORT_IN, units, now, due)
     return case
 
@@ -80,7 +81,7 @@ def rate_report_in(
     """评价: the whistling unit rates how a department answered (missing ones included)."""
     if rating not in SATISFACTION:
         raise InvalidInput(f"评价应为 {', '.join(SATISFACTION)} (rating)")
-    case = _load(session, number)
+    case = load_case(session, number)
     task = session.scalar(
         select(CaseTask)
         .join(OrgUnit, OrgUnit.id == CaseTask.unit_id)
@@ -97,7 +98,7 @@ def rate_report_in(
     if task is None:
         raise NotFound(f"本单位没有待评价的 {department} 报到 (no report-in of yours to rate)")
     data = {"task": task.id, "unit": task.unit_id, "rating": rating, "late": task.late}
-    _act(session, clock, actor, case, Action.RATE_REPORT_IN, reason=note, data=data)
+    record_action(session, clock, actor, case, Action.RATE_REPORT_IN, reason=note, data=data)
     task.rating = rating
     return case
 
@@ -107,7 +108,7 @@ def split(
 ) -> Case:
     """拆分: the unit already holding the case leads (主办); each assisting unit (协办) replies its
     part by the handling deadline."""
-    case = _load(session, number)
+    case = load_case(session, number)
     if case.unit_id is None:
         raise Conflict("请先派遣主办单位 (dispatch to a lead unit first)")
     units = _units(session, assisting, kinds=ASSISTANTS)
@@ -119,7 +120,7 @@ def split(
     handling = case.stage == "handle" and case.due_at is not None and case.due_at > now
     due = case.due_at if handling else _handling_due(case, now)
     data = {"lead": case.unit_id, "assisting": [u.code for u in units], "due_at": due.isoformat()}
-    _act(session, clock, actor, case, Action.SPLIT, data=data)
+    record_action(session, clock, actor, case, Action.SPLIT, data=data)
     _issue(session, case, actor, TaskKind.ASSIST, units, now, due)
     return case
 
@@ -138,7 +139,7 @@ def supervise(
     within: Limit | None = None,
 ) -> Case:
     """督办: a centre orders the handling unit to reply by a deadline (working time)."""
-    case = _load(session, number)
+    case = load_case(session, number)
     if case.unit_id is None:
         raise Conflict("案件尚无承办单位 (no handling unit to supervise)")
     within = within or Limit(get_settings().supervision_reply_days, "working_days")
@@ -147,7 +148,7 @@ def supervise(
     due = deadline(now, within, hours, clocks.calendar(session)).at
     unit = session.get_one(OrgUnit, case.unit_id)
     data = {"unit": unit.code, "due_at": due.isoformat()}
-    _act(session, clock, actor, case, Action.SUPERVISE, reason=reason, data=data)
+    record_action(session, clock, actor, case, Action.SUPERVISE, reason=reason, data=data)
     _issue(session, case, actor, TaskKind.SUPERVISION, [unit], now, due)
     return case
 
@@ -166,7 +167,7 @@ def flag_overdue(session: Session, clock: Clock, actor: Actor, task: CaseTask) -
     case = session.get_one(Case, task.case_id)
     task.late, task.next_check_at = True, None
     data = {"task": task.id, "kind": task.kind, "unit": task.unit_id}
-    _act(session, clock, actor, case, Action.FLAG_OVERDUE, data=data)
+    record_action(session, clock, actor, case, Action.FLAG_OVERDUE, data=data)
 
 
 def open_tasks(session: Session, case: Case) -> list[CaseTask]:
@@ -192,7 +193,7 @@ def _finish(
     text: str | None,
 ) -> Case:
     """The actor's unit does its oldest open task of this kind on the case."""
-    case = _load(session, number)
+    case = load_case(session, number)
     task = session.scalar(
         select(CaseTask)
         .where(
@@ -207,10 +208,12 @@ def _finish(
     if task is None:
         raise NotFound(f"本单位在该案件上没有待办的{kind.zh}任务 (no open {kind.en} task for you)")
     if action is not Action.REPORT_IN:
-        text = _text(text or "", "回复 reply", 10_000)
+        text = checked_text(text or "", "回复 reply", 10_000)
     now = clock.now()
     late = task.late or now > task.due_at
-    _act(session, clock, actor, case, action, data={"task": task.id, "late": late, "reply": text})
+    record_action(
+        session, clock, actor, case, action, data={"task": task.id, "late": late, "reply": text}
+    )
     task.state, task.done_at, task.done_by_id = TaskState.DONE.value, now, actor.person_id
     task.reply, task.late, task.next_check_at = text, late, None
     return case
