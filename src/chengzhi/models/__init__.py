@@ -5,12 +5,26 @@ from chengzhi.models.base import Base, LabelledEnum, UTCDateTime
 from chengzhi.models.calendar import CalendarDay
 from chengzhi.models.case import Case, CaseEvent, Channel, RequestType, Urgency
 from chengzhi.models.catalog import CatalogVersion, Category
+from chengzhi.models.intake import (
+    ApiClient,
+    Attachment,
+    GazetteerEntry,
+    IntakeKey,
+    KnowledgeArticle,
+    TriageModel,
+)
 from chengzhi.models.job import Job, JobStatus
 from chengzhi.models.org import GridAssignment, GridDuty, OrgUnit, Person, Role, UnitKind
 from chengzhi.models.region import Level, Region, RegionKind, StructureState
 from chengzhi.models.task import CaseTask, TaskKind, TaskState
 
 __all__ = [
+    "TriageModel",
+    "KnowledgeArticle",
+    "IntakeKey",
+    "GazetteerEntry",
+    "Attachment",
+    "ApiClient",
     "Base",
     "CalendarDay",
     "Case",

@@ -68,6 +68,12 @@ class Case(Base):
     reporter_phone: Mapped[str | None] = mapped_column(String(20))  # personal data
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"), index=True)
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    # The originating system's reference: a sensor's device id, an imported order's number.
+    source_ref: Mapped[str | None] = mapped_column(String(100), index=True)
+    # Intake's suggestions (category top-3, request type, place, duplicates, direct answers)
+    # and, while a person must decide, why (低置信度, 无法定位, 疑似重复…): the triage queue.
+    triage: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    triage_hold: Mapped[str | None] = mapped_column(String(20), index=True)
     # The running stage clock: which stage, when it started, its yellow and due instants, and
     # the suspensions inside it ([[start, end], …] ISO strings; end null while suspended).
     stage: Mapped[str | None] = mapped_column(String(10))
