@@ -46,6 +46,20 @@ class Settings(BaseSettings):
         description="督办: working days the handling unit has to reply, unless the order names "
         "another deadline.",
     )
+    triage_min_confidence: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="智能分拨: below this classifier confidence an appeal waits in the human "
+        "triage queue instead of being dispatched automatically.",
+    )
+    sensor_fold_minutes: int = Field(
+        60,
+        ge=0,
+        le=10_080,
+        description="物联感知: repeated alarms from one device within this many minutes fold "
+        "into its open case instead of opening new ones (0: never fold).",
+    )
     sql_echo: bool = Field(False, description="Log SQL statements (never in production).")
 
     @property

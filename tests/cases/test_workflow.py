@@ -246,7 +246,7 @@ def test_final_statuses_only_leave_by_reopening_an_archived_case():
 def test_status_keeping_actions_keep_the_status():
     keeping = {Action.SPLIT, Action.REMIND, Action.ESCALATE, Action.SUPERVISE, Action.WHISTLE}
     keeping |= {Action.REQUEST_EXTENSION, Action.APPROVE_EXTENSION, Action.REJECT_EXTENSION}
-    keeping |= {Action.REPLY_SUPERVISION, Action.REPORT_IN, Action.COMMENT}
+    keeping |= {Action.REPLY_SUPERVISION, Action.REPORT_IN, Action.COMMENT, Action.REPEAT}
     keeping |= {Action.RATE_REPORT_IN, Action.ASSIST_REPLY, Action.FLAG_OVERDUE}
     for (status, action), row in TRANSITIONS.items():
         assert (row.to == status) == (

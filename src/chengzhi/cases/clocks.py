@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, object_session
 
+from chengzhi import db
 from chengzhi.models import Case, OrgUnit, Urgency
 from chengzhi.orgs import calendar as org_calendar
 from chengzhi.worktime import (
@@ -57,8 +58,11 @@ def _handling_unit(case: Case) -> OrgUnit | None:
         return case.unit
     if case.unit_id is None:
         return None
-    with session.no_autoflush:
-        return session.get(OrgUnit, case.unit_id)
+    held: dict[int, OrgUnit | None] = db.memo(session, "clocks.units", dict)
+    if case.unit_id not in held:  # held for the transaction: the identity map lets go of it
+        with session.no_autoflush:
+            held[case.unit_id] = session.get(OrgUnit, case.unit_id)
+    return held[case.unit_id]
 
 
 def _calendar_of(case: Case) -> WorkCalendar:

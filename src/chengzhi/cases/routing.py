@@ -26,6 +26,13 @@ class Route:
 
 
 def route(session: Session, category: Category | None, region_code: str | None) -> Route:
+    """The unit for this category here. Reads only the structure, whose writes flush at once,
+    so pending case changes need not be flushed first (a case verb may be mid-batch)."""
+    with session.no_autoflush:
+        return _route(session, category, region_code)
+
+
+def _route(session: Session, category: Category | None, region_code: str | None) -> Route:
     if category is None:
         return Route(None, "未分类，需人工派单 (no category: the dispatcher decides)")
     if region_code is None:

@@ -6,17 +6,19 @@ to the same case surfaces as `Conflict` when the caller flushes or commits."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from chengzhi import db
 from chengzhi.cases import clocks, routing, timeline
 from chengzhi.cases.workflow import ENDED, TRANSITIONS, Action, Status, Transition, transition
 from chengzhi.catalog import service as catalog
@@ -39,6 +41,7 @@ from chengzhi.orgs.queries import Actor
 from chengzhi.regions import locator
 from chengzhi.worktime import Limit
 
+BATCH, NEXT_ID = "cases.batch", "cases.next_id"  # keys in session.info
 HANDLERS = frozenset(
     {Role.GRID_WORKER, Role.COMMUNITY_STAFF, Role.STREET_STAFF, Role.DEPARTMENT_STAFF}
 )
@@ -61,6 +64,12 @@ class NewCase:
     address: str | None = None
     reporter_name: str | None = None
     reporter_phone: str | None = None
+    # From intake: the grid already located (with lon/lat in WGS-84), the source system's
+    # reference, the triage suggestions and why a person must decide.
+    region_code: str | None = None
+    source_ref: str | None = None
+    triage: dict[str, Any] | None = None
+    hold: str | None = None
 
 
 def register_case(session: Session, clock: Clock, actor: Actor, new: NewCase) -> Case:
@@ -73,13 +82,16 @@ def register_case(session: Session, clock: Clock, actor: Actor, new: NewCase) ->
         channel=new.channel.value,
         request_type=new.request_type.value,
         urgency=new.urgency.value,
-        category=_category(session, new.category),
+        category=find_category(session, new.category) if new.category else None,
         title=checked_text(new.title, "标题 title", 200),
         description=checked_text(new.description, "内容 description", 10_000),
         address=new.address,
         reporter_id=actor.person_id if actor.role is Role.RESIDENT else None,
         reporter_name=new.reporter_name,
         reporter_phone=new.reporter_phone,
+        source_ref=new.source_ref,
+        triage=new.triage,
+        triage_hold=new.hold,
         registered_at=now,
         pauses=[],
         escalations=0,
@@ -88,10 +100,16 @@ def register_case(session: Session, clock: Clock, actor: Actor, new: NewCase) ->
     )
     _place(session, case, new)
     session.add(case)
-    session.flush()
+    if in_batch(session):
+        case.id = _next_id(session)  # stored with the batch, at the caller's commit
+    else:
+        session.flush()
     case.number = f"{now.astimezone(ZoneInfo(get_settings().timezone)):%Y%m%d}{case.id:08d}"
     _record(session, case, actor, Action.REGISTER, None, now, data={"channel": case.channel})
-    session.flush()  # so the version the caller sees is the stored one
+    if in_batch(session):
+        session.info[BATCH][case.number] = case
+    else:
+        session.flush()  # so the version the caller sees is the stored one
     return case
 
 
@@ -106,11 +124,14 @@ def file_case(
     """立案: the dispatcher accepts the case, fixing its category and urgency; the dispatch
     clock starts."""
     case = load_case(session, number)
+    changes: dict[str, Any] = {}
     if category:
-        case.category = _category(session, category)
+        changes["category"] = find_category(session, category)
     if urgency:
-        case.urgency = urgency.value
-    return record_action(session, clock, actor, case, Action.FILE, stage="dispatch")
+        changes["urgency"] = urgency.value
+    return record_action(
+        session, clock, actor, case, Action.FILE, stage="dispatch", changes=changes
+    )
 
 
 def cancel_case(session: Session, clock: Clock, actor: Actor, number: str, reason: str) -> Case:
@@ -126,13 +147,13 @@ def dispatch_case(
     """派遣: to the named unit, or to the one the responsibility list names."""
     case = load_case(session, number)
     unit_id, why = _dispatch_target(session, case, unit_code)
-    case.unit_id = unit_id
     return record_action(
         session,
         clock,
         actor,
         case,
         Action.DISPATCH,
+        changes={"unit_id": unit_id},
         stage="sign",
         data={"unit": unit_id, "route": why},
     )
@@ -181,13 +202,14 @@ def arbitrate_return(
 ) -> Case:
     case = load_case(session, number)
     if approve:
-        previous, case.unit_id = case.unit_id, None
+        previous = case.unit_id
         return record_action(
             session,
             clock,
             actor,
             case,
             Action.APPROVE_RETURN,
+            changes={"unit_id": None},
             reason=reason,
             stage="dispatch",
             data={"unit": previous},
@@ -269,9 +291,15 @@ def verify_case(
     case = load_case(session, number)
     _check_verifier(actor, case)
     if passed:
-        case.closed_at = clock.now()
         return record_action(
-            session, clock, actor, case, Action.VERIFY_PASS, reason=reason, stage=None
+            session,
+            clock,
+            actor,
+            case,
+            Action.VERIFY_PASS,
+            reason=reason,
+            stage=None,
+            changes={"closed_at": clock.now()},
         )
     return record_action(
         session, clock, actor, case, Action.VERIFY_FAIL, reason=reason, stage="handle"
@@ -281,9 +309,17 @@ def verify_case(
 def close_case(session: Session, clock: Clock, actor: Actor, number: str, reply: str) -> Case:
     """直接办结: an inquiry answered at once by the operator or dispatcher."""
     case = load_case(session, number)
-    case.closed_at = clock.now()
     data = {"reply": checked_text(reply, "答复 reply", 10_000)}
-    return record_action(session, clock, actor, case, Action.CLOSE, stage=None, data=data)
+    return record_action(
+        session,
+        clock,
+        actor,
+        case,
+        Action.CLOSE,
+        stage=None,
+        data=data,
+        changes={"closed_at": clock.now()},
+    )
 
 
 def revisit_case(
@@ -316,9 +352,15 @@ def reopen_case(session: Session, clock: Clock, actor: Actor, number: str, reaso
     case = load_case(session, number)
     if case.category is not None and not case.category.reopen:
         raise Conflict(f"该类事项不可重办 (category {case.category.code} does not allow reopening)")
-    case.closed_at, case.unit_id = None, None
     return record_action(
-        session, clock, actor, case, Action.REOPEN, reason=reason, stage="dispatch"
+        session,
+        clock,
+        actor,
+        case,
+        Action.REOPEN,
+        reason=reason,
+        stage="dispatch",
+        changes={"closed_at": None, "unit_id": None},
     )
 
 
@@ -329,13 +371,13 @@ def merge_case(
     case, target = load_case(session, number), load_case(session, into)
     if target.id == case.id or target.status in (Status.MERGED.value, Status.CANCELLED.value):
         raise Conflict(f"不能合并到 {into} (cannot merge into that case)")
-    case.merged_into_id = target.id
     return record_action(
         session,
         clock,
         actor,
         case,
         Action.MERGE,
+        changes={"merged_into_id": target.id},
         reason=reason,
         stage=None,
         data={"into": target.number},
@@ -392,12 +434,14 @@ def record_action(
     data: dict[str, Any] | None = None,
     stage: str | None | bool = False,
     own: bool = False,
+    changes: dict[str, Any] | None = None,
     retime: Callable[[Case, datetime], None] | None = None,
 ) -> Case:
-    """Check the transition for this role, change the status, (re)start the stage clock when
-    `stage` is given (None stops it) or move it with `retime` (pause, resume, extend), append the
-    event, and flush so a concurrent change to the same case fails here as a Conflict. `own`:
-    only the unit handling the case may act. Nothing changes before every check has passed."""
+    """Check the transition for this role, change the status and the verb's other fields
+    (`changes`), (re)start the stage clock when `stage` is given (None stops it) or move it with
+    `retime` (pause, resume, extend), append the event, and flush so a concurrent change to the
+    same case fails here as a Conflict (in a `batch`, at the caller's commit). `own`: only the
+    unit handling the case may act. Nothing changes before every check has passed."""
     before = Status(case.status)
     step = transition(before, action, _role(actor)) if actor.role else _system(case, action)
     if own:
@@ -408,13 +452,19 @@ def record_action(
     if step.to in ENDED and before not in ENDED:
         data = {**(data or {}), **_lapse_tasks(session, case)}
     with session.no_autoflush:  # one UPDATE per action, so the version moves by exactly one
+        if step.to is not before:
+            case.triage_hold = None  # a person (or the platform) has decided: off the queue
         case.status = step.to.value
+        for name, value in (changes or {}).items():
+            setattr(case, name, value)
         if stage is not False:
             clocks.start(case, stage, now)  # type: ignore[arg-type]
         if retime is not None:
             retime(case, now)
         _record(session, case, actor, action, before, now, reason, data)
     number = case.number  # a failed flush expires the case
+    if in_batch(session):
+        return case
     try:
         session.flush()
     except (StaleDataError, IntegrityError, OperationalError) as e:
@@ -449,6 +499,7 @@ def _record(
 ) -> CaseEvent:
     seq = case.event_count = case.event_count + 1
     event = CaseEvent(
+        case=case,
         case_id=case.id,
         seq=seq,
         action=action.value,
@@ -470,19 +521,60 @@ def _record(
 
 def _lapse_tasks(session: Session, case: Case) -> dict[str, Any]:
     """Handling is over: open report-in, assist and supervision tasks lapse (on the record)."""
-    tasks = session.scalars(
-        select(CaseTask).where(CaseTask.case_id == case.id, CaseTask.state == TaskState.OPEN.value)
-    ).all()
+    with session.no_autoflush:  # tasks are stored when issued; their state is read in memory
+        rows = session.scalars(
+            select(CaseTask).where(
+                CaseTask.case_id == case.id, CaseTask.state == TaskState.OPEN.value
+            )
+        ).all()
+    tasks = [t for t in rows if t.state == TaskState.OPEN.value]
     for task in tasks:
         task.state, task.next_check_at = TaskState.LAPSED.value, None
     return {"lapsed_tasks": [t.id for t in tasks]} if tasks else {}
 
 
 def load_case(session: Session, number: str) -> Case:
-    case = session.scalar(select(Case).where(Case.number == number))
+    """The case by its number. Numbers never change and a case is stored when registered
+    (in a batch: kept in the batch until its commit), so no pending change needs flushing."""
+    held = session.info.get(BATCH)
+    if held is not None and number in held:
+        return held[number]  # type: ignore[no-any-return]
+    with session.no_autoflush:
+        case = session.scalar(select(Case).where(Case.number == number))
+    if held is not None and case is not None:
+        held[number] = case
     if case is None:
         raise NotFound(f"案件 {number} 不存在 (no such case)")
     return case
+
+
+@contextmanager
+def batch(session: Session) -> Iterator[Session]:
+    """Many verbs in one transaction by a caller that owns it (the simulator, a bulk import):
+    the verbs skip their own flushes, and new cases take their ids from the sequence (on SQLite,
+    the next free id: SQLite has one writer at a time), so a burst of actions costs one flush at
+    the caller's commit instead of two per case. Every check still runs before any change; a
+    concurrent change to one of the cases fails the caller's commit as a whole."""
+    session.info[BATCH] = {}  # the batch's cases by number
+    db.forget(session, NEXT_ID)
+    try:
+        yield session
+    finally:
+        session.info.pop(BATCH, None)
+        db.forget(session, NEXT_ID)
+
+
+def in_batch(session: Session) -> bool:
+    return BATCH in session.info
+
+
+def _next_id(session: Session) -> int:
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        return int(conn.scalar(text("SELECT nextval(pg_get_serial_sequence('cases', 'id'))")))
+    last = db.memo(session, NEXT_ID, lambda: [conn.scalar(select(func.max(Case.id))) or 0])
+    last[0] += 1
+    return int(last[0])
 
 
 def _check_own(actor: Actor, case: Case) -> None:
@@ -517,23 +609,33 @@ def _pending(
     return events if events is not None and events.action == asked.value else None
 
 
-def _category(session: Session, ref: tuple[str, str] | None) -> Category | None:
-    if ref is None:
-        return None
+def find_category(session: Session, ref: tuple[str, str]) -> Category:
+    """The category (kind, code) of the current catalogue, looked up once per transaction."""
+    found: dict[tuple[int, str, str], Category] = db.memo(session, "CATEGORIES", dict)
     version = catalog.current_version(session)
-    row = session.scalar(
-        select(Category).where(
-            Category.version_id == (version.id if version else -1),
-            Category.kind == ref[0],
-            Category.code == ref[1],
-        )
-    )
+    version_id = version.id if version else -1
+    row = found.get((version_id, *ref))
     if row is None:
-        raise InvalidInput(f"事项 {ref[0]}:{ref[1]} 不在现行清单中 (not in the current catalogue)")
+        with session.no_autoflush:  # catalogue writes flush at once; cases need not
+            row = session.scalar(
+                select(Category).where(
+                    Category.version_id == version_id,
+                    Category.kind == ref[0],
+                    Category.code == ref[1],
+                )
+            )
+        if row is None:
+            raise InvalidInput(
+                f"事项 {ref[0]}:{ref[1]} 不在现行清单中 (not in the current catalogue)"
+            )
+        found[version_id, *ref] = row
     return row
 
 
 def _place(session: Session, case: Case, new: NewCase) -> None:
+    if new.region_code is not None:  # located by the caller (intake; a point in WGS-84)
+        case.lon, case.lat, case.region_code = new.lon, new.lat, new.region_code
+        return
     if new.lon is None or new.lat is None:
         return
     [found] = locator.locate_points(

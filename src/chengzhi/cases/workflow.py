@@ -63,6 +63,7 @@ class Action(LabelledEnum):
     ASSIST_REPLY = ("assist_reply", "协办反馈", "assisting unit's reply")
     FLAG_OVERDUE = ("flag_overdue", "逾期标记", "flag an overdue task")
     COMMENT = ("comment", "备注", "comment")
+    REPEAT = ("repeat", "重复报送", "the same source reported again (folded in)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +178,8 @@ TRANSITIONS: dict[Key, Transition] = {
     # Tasks (报到, 协办, 督办) that miss their deadline are flagged by the clock sweep.
     **_keeps(Action.FLAG_OVERDUE, SYSTEM, *UNIT_WORKING, Status.FILED),
     **_keeps(Action.COMMENT, COMMENTERS, *Status),
+    # A sensor alarming again (or a channel re-sending) while its case is open folds into it.
+    **_keeps(Action.REPEAT, ANSWERERS, Status.REGISTERED, Status.FILED, *UNIT_WORKING),
 }
 
 # Status groups. Each is documented in GROUPS below (and so on the docs page).

@@ -43,7 +43,12 @@ class Urgency(LabelledEnum):
 
 class Case(Base):
     __tablename__ = "cases"
-    __table_args__ = (Index("ix_cases_status_due", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_cases_status_due", "status", "due_at"),
+        # Duplicate detection (intake/duplicates.py): open statuses × a place's code range, with
+        # the window checked on the index entries.
+        Index("ix_cases_status_region_registered", "status", "region_code", "registered_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     number: Mapped[str] = mapped_column(String(20), unique=True)
@@ -118,3 +123,6 @@ class CaseEvent(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+    # So that a batch stores a new case before its first event (cases.service.batch).
+    case: Mapped[Case] = relationship("Case")

@@ -102,7 +102,8 @@ class Attachment(Base):
 
 class TriageModel(Base):
     """A trained classifier version. The admin activates one; the rest stay for comparison and
-    roll-back. `blob` is the fitted model serialised by joblib; only admins can store one."""
+    roll-back. `blob` is `triage.classifier.Model.to_bytes()` (a pickle with a header), last so
+    that reading the other columns never walks it; only admins can store one."""
 
     __tablename__ = "triage_models"
 
@@ -113,5 +114,5 @@ class TriageModel(Base):
     labels: Mapped[list[str]] = mapped_column(JSON, default=list)
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     trained_rows: Mapped[int] = mapped_column(Integer)
-    blob: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    blob: Mapped[bytes] = mapped_column(LargeBinary)

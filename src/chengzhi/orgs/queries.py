@@ -119,6 +119,11 @@ class Actor:
 
 
 def actor_for(session: Session, person_id: int) -> Actor:
+    with session.no_autoflush:  # people and units are stored when made; cases need not flush
+        return _actor_for(session, person_id)
+
+
+def _actor_for(session: Session, person_id: int) -> Actor:
     person = session.get(Person, person_id)
     if person is None or not person.active:
         raise NotFound(f"人员 {person_id} 不存在 (no such person)")

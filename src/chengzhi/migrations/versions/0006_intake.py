@@ -53,8 +53,8 @@ def upgrade() -> None:
         sa.Column("labels", sa.JSON(), nullable=False),
         sa.Column("metrics", sa.JSON(), nullable=False),
         sa.Column("trained_rows", sa.Integer(), nullable=False),
-        sa.Column("blob", sa.LargeBinary(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("blob", sa.LargeBinary(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_triage_models")),
         sa.UniqueConstraint("version", name=op.f("uq_triage_models_version")),
     )
@@ -118,10 +118,16 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("triage_hold", sa.String(length=20), nullable=True))
         batch_op.create_index(batch_op.f("ix_cases_source_ref"), ["source_ref"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_triage_hold"), ["triage_hold"], unique=False)
+        batch_op.create_index(
+            "ix_cases_status_region_registered",
+            ["status", "region_code", "registered_at"],
+            unique=False,
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.drop_index("ix_cases_status_region_registered")
         batch_op.drop_index(batch_op.f("ix_cases_triage_hold"))
         batch_op.drop_index(batch_op.f("ix_cases_source_ref"))
         batch_op.drop_column("triage_hold")
