@@ -167,7 +167,8 @@ def _dispatch_target(session: Session, case: Case, unit_code: str | None) -> tup
         if unit is None:
             raise NotFound(f"单位 {unit_code} 不存在 (no such unit)")
         return unit.id, "人工派单 (chosen by the dispatcher)"
-    found = routing.route(session, case.category, case.region_code)
+    with session.no_autoflush:  # the category is static: its lazy load need not flush
+        found = routing.route(session, case.category, case.region_code)
     if found.unit_id is None:
         raise Conflict(f"无法自动派单：{found.reason}", reason=found.reason)
     return found.unit_id, found.reason

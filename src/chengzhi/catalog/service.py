@@ -42,10 +42,12 @@ def authorise_export(role: Role | None) -> None:
         raise Forbidden("只有工作人员可以导出事项清单 (only staff may export the catalogue)")
 
 
+LATEST = select(CatalogVersion).order_by(CatalogVersion.number.desc()).limit(1)
+
+
 def current_version(session: Session) -> CatalogVersion | None:
     """The newest version, read once per transaction (every registration asks)."""
-    latest = select(CatalogVersion).order_by(CatalogVersion.number.desc()).limit(1)
-    return memo(session, CURRENT, lambda: session.scalar(latest))
+    return memo(session, CURRENT, lambda: session.scalar(LATEST))
 
 
 def install_defaults(session: Session, clock: Clock) -> CatalogVersion | None:

@@ -8,13 +8,19 @@ import typer
 
 from chengzhi import __version__
 from chengzhi.catalog import service as catalog
+from chengzhi.cli.appeals import appeals_app
 from chengzhi.cli.audit import audit_app
 from chengzhi.cli.calendar import calendar_app
 from chengzhi.cli.catalog import catalog_app
+from chengzhi.cli.clients import clients_app
 from chengzhi.cli.common import console, domain_errors
 from chengzhi.cli.demo import demo_city, simulate
+from chengzhi.cli.gazetteer import gazetteer_app
+from chengzhi.cli.intake import intake_app
+from chengzhi.cli.kb import kb_app
 from chengzhi.cli.orgs import orgs_app, people_app, structure_app
 from chengzhi.cli.regions import grids_app, regions_app
+from chengzhi.cli.triage import triage_app
 from chengzhi.cli.worker import jobs_app, worker
 from chengzhi.clock import SystemClock
 from chengzhi.config import get_settings
@@ -28,6 +34,7 @@ app = typer.Typer(
 )
 app.add_typer(regions_app, name="regions")
 app.add_typer(grids_app, name="grids")
+app.add_typer(gazetteer_app, name="gazetteer")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(people_app, name="people")
 app.add_typer(structure_app, name="structure")
@@ -35,6 +42,11 @@ app.add_typer(calendar_app, name="calendar")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(audit_app, name="audit")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(clients_app, name="clients")
+app.add_typer(intake_app, name="intake")
+app.add_typer(appeals_app, name="appeals")
+app.add_typer(triage_app, name="triage")
+app.add_typer(kb_app, name="kb")
 app.command("demo-city")(demo_city)
 app.command("worker")(worker)
 app.command("simulate")(simulate)

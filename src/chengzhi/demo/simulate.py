@@ -285,7 +285,7 @@ class _World:
             _Grid(r.code, r.name, g, tuple(g.bounds)) for r, g in zip(rows, geoms, strict=True)
         ]
         pops = np.array([max(r.population or 0, 1) for r in rows], dtype=float)
-        self.grid_cum = list(itertools.accumulate(pops / pops.sum()))
+        self.grid_cum = np.cumsum(pops / pops.sum())
         self.population = int(
             session.scalar(select(func.sum(Region.population)).where(Region.level == "grid")) or 0
         )
@@ -544,6 +544,7 @@ class _Sim:
             category=(cat.kind, cat.code),
             lon=lon,
             lat=lat,
+            region_code=grid.code,  # the point was drawn inside this grid
             address=f"{place}{road}{n}号",
             reporter_name=None if channel is Channel.GRID else names.person_name(rng),
             reporter_phone=None if channel is Channel.GRID else names.phone(rng),

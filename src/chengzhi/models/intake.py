@@ -18,9 +18,10 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from chengzhi.models.base import Base, UTCDateTime
+from chengzhi.models.case import Case
 
 
 class IntakeKey(Base):
@@ -37,6 +38,8 @@ class IntakeKey(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    case: Mapped[Case] = relationship("Case")  # so a batch stores the case first
 
 
 class ApiClient(Base):
@@ -77,13 +80,13 @@ class KnowledgeArticle(Base):
     __tablename__ = "kb_articles"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    title: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(200), unique=True)
     question: Mapped[str] = mapped_column(Text)  # how residents ask it; matched against appeals
     answer: Mapped[str] = mapped_column(Text)
     category_code: Mapped[str | None] = mapped_column(String(30))  # kind:code, optional
     source: Mapped[str | None] = mapped_column(String(200))  # the policy or office behind it
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class Attachment(Base):

@@ -17,8 +17,13 @@ from chengzhi.auth import routes as auth_routes
 from chengzhi.cases import routes as cases_routes
 from chengzhi.catalog import routes as catalog_routes
 from chengzhi.errors import DomainError, ImportRejected
+from chengzhi.intake import open311
+from chengzhi.intake import routes as intake_routes
+from chengzhi.kb import routes as kb_routes
 from chengzhi.orgs import routes as orgs_routes
+from chengzhi.regions import gazetteer_routes
 from chengzhi.regions import routes as regions_routes
+from chengzhi.triage import routes as triage_routes
 from chengzhi.web import pages
 
 STATIC = Path(__file__).parent / "static"
@@ -35,11 +40,16 @@ def create_app() -> FastAPI:
     app.mount("/static/swagger", pages.swagger_assets, name="swagger")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(regions_routes.router)
+    app.include_router(gazetteer_routes.router)
     app.include_router(orgs_routes.router)
     app.include_router(catalog_routes.router)
     app.include_router(auth_routes.router)
     app.include_router(cases_routes.router)
     app.include_router(cases_routes.tasks_router)
+    app.include_router(intake_routes.router)
+    app.include_router(open311.router)
+    app.include_router(triage_routes.router)
+    app.include_router(kb_routes.router)
     app.include_router(pages.router)
     app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]

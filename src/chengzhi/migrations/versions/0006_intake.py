@@ -43,7 +43,11 @@ def upgrade() -> None:
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_kb_articles")),
+        sa.UniqueConstraint("title", name=op.f("uq_kb_articles_title")),
     )
+    with op.batch_alter_table("kb_articles", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_kb_articles_updated_at"), ["updated_at"], unique=False)
+
     op.create_table(
         "triage_models",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -147,6 +151,9 @@ def downgrade() -> None:
 
     op.drop_table("api_clients")
     op.drop_table("triage_models")
+    with op.batch_alter_table("kb_articles", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_kb_articles_updated_at"))
+
     op.drop_table("kb_articles")
     with op.batch_alter_table("gazetteer_entries", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_gazetteer_entries_region_code"))
