@@ -53,6 +53,10 @@ bench: $(VENV)/.test                   ## benchmarks; each prints figures and a 
 	$(BIN)/python bench/bench_sweep.py
 	$(BIN)/python bench/bench_simulate.py --days 2
 	$(BIN)/python bench/bench_classifier.py
+	$(BIN)/python bench/bench_gazetteer.py
+	$(BIN)/python bench/bench_kb.py
+	$(BIN)/python bench/bench_duplicates.py
+	$(BIN)/python bench/bench_import.py
 
 lock:                                  ## refresh constraints.txt from a clean install
 	rm -rf /tmp/chengzhi-lock && $(PYTHON) -m venv /tmp/chengzhi-lock

@@ -1,13 +1,16 @@
 """POST /api/v1/appeals and the triage queue: idempotent intake, automatic dispatch when sure,
 the human queue when not (特急 first), place from an address, direct answers, bad input."""
 
+import base64
+
 import pytest
 from sqlalchemy import func, select
 
+from chengzhi import config
 from chengzhi.demo.build import DEMO_PASSWORD
 from chengzhi.deps import get_clock
 from chengzhi.kb import files as kb_files
-from chengzhi.models import Case, CaseEvent
+from chengzhi.models import Attachment, Case, CaseEvent
 
 
 @pytest.fixture
@@ -148,3 +151,38 @@ def test_bad_appeals_are_refused_with_the_reason_and_store_nothing(
 
 def test_anonymous_callers_cannot_submit(api, city):
     assert api.post("/api/v1/appeals", json=appeal(city)).status_code == 401
+
+
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489")
+PNG += bytes.fromhex("0000000d4944415478da636460f8ff1f0005fe02fea7d6a4e70000000049454e44ae426082")
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHENGZHI_DATA_DIR", str(tmp_path))
+    config.get_settings.cache_clear()
+    yield tmp_path
+    config.get_settings.cache_clear()
+
+
+def test_photos_are_checked_by_content_and_stored_outside_the_web_root(
+    api, city, session, data_dir
+):
+    op = login(api, "operator")
+    photo = base64.b64encode(PNG).decode()
+    out = api.post("/api/v1/appeals", json=appeal(city, photos=[photo]), headers=op)
+    assert out.status_code == 201, out.text
+    assert out.json()["photos"] == 1
+    row = session.scalar(select(Attachment))
+    assert row.content_type == "image/png" and row.size == len(PNG)
+    stored = data_dir / "files" / row.path
+    assert stored.read_bytes() == PNG and "李四" not in row.path
+
+    before = count(session), count(session, Attachment)
+    fake = base64.b64encode(b"<html>not an image</html>" * 3).decode()
+    refused = api.post("/api/v1/appeals", json=appeal(city, photos=[photo, fake]), headers=op)
+    assert refused.status_code == 422 and "file 2 is not a JPEG" in refused.json()["detail"]
+    big = base64.b64encode(PNG + bytes(5 * 1024 * 1024)).decode()
+    refused = api.post("/api/v1/appeals", json=appeal(city, photos=[big]), headers=op)
+    assert refused.status_code == 422
+    assert (count(session), count(session, Attachment)) == before

@@ -551,11 +551,12 @@ def load_case(session: Session, number: str) -> Case:
 
 @contextmanager
 def batch(session: Session) -> Iterator[Session]:
-    """Many verbs in one transaction by a caller that owns it (the simulator, a bulk import):
-    the verbs skip their own flushes, and new cases take their ids from the sequence (on SQLite,
-    the next free id: SQLite has one writer at a time), so a burst of actions costs one flush at
-    the caller's commit instead of two per case. Every check still runs before any change; a
-    concurrent change to one of the cases fails the caller's commit as a whole."""
+    """Many verbs by a caller that owns the session and commits it (the simulator, a bulk
+    import): the verbs skip their own flushes, and new cases take their ids from the sequence (on
+    SQLite, the next free id: SQLite has one writer at a time), so a burst of actions costs one
+    flush at the caller's commit instead of two per case; the batch's cases are found by number
+    without a query. Every check still runs before any change; a concurrent change to one of the
+    cases fails the caller's commit as a whole."""
     session.info[BATCH] = {}  # the batch's cases by number
     db.forget(session, NEXT_ID)
     try:

@@ -14,6 +14,7 @@ from chengzhi.cli.common import console, domain_errors, err, progress
 from chengzhi.clock import SystemClock
 from chengzhi.db import transaction
 from chengzhi.demo import build, plan
+from chengzhi.kb import files as kb_files
 from chengzhi.models import Level, Role
 from chengzhi.regions import queries
 
@@ -40,6 +41,7 @@ def demo_city(
     with domain_errors(), transaction() as session, progress("写入 storing") as on_progress:
         logins = build.store_city(session, city, SystemClock(), replace, on_progress)
         catalog.install_defaults(session, SystemClock())
+        kb_files.install_demo(session, SystemClock())  # 知识库: answers for 直接办结
         counts = queries.stats(session)
     console.print(
         f"[green]{city.name}[/] ({scale.value}, seed {seed}) "

@@ -19,11 +19,15 @@ from chengzhi.demo.plan import CityPlan
 from chengzhi.errors import Conflict
 from chengzhi.geo.shapes import footprints
 from chengzhi.models import (
+    ApiClient,
+    Attachment,
     Case,
     CaseEvent,
     CaseTask,
+    GazetteerEntry,
     GridAssignment,
     GridDuty,
+    IntakeKey,
     Level,
     LoginSession,
     OrgUnit,
@@ -70,7 +74,9 @@ def store_city(
 
 
 def _wipe(session: Session) -> None:
-    for model in (CaseEvent, CaseTask, Case, LoginSession, GridAssignment, Person, OrgUnit):
+    cases = (IntakeKey, Attachment, CaseEvent, CaseTask, Case)
+    people = (ApiClient, LoginSession, GridAssignment, Person, OrgUnit, GazetteerEntry)
+    for model in (*cases, *people):
         session.execute(delete(model))
     for level in reversed(Level):  # children before parents
         session.execute(delete(Region).where(Region.level == level.value))

@@ -979,12 +979,12 @@ def simulate(
         sim = _Sim(factory, world, clock, rng, report, tz)
         sim.session = session
         hours = days * 24
-        for h in range(hours):
-            hour = start + timedelta(hours=h)
-            sim.arrivals(hour, counts_rng)
-            end = hour + timedelta(hours=1)
-            try:
-                with service.batch(session):  # an hour of actions, one flush at the commit
+        with service.batch(session):  # the verbs skip their flushes: one per hour, at commit
+            for h in range(hours):
+                hour = start + timedelta(hours=h)
+                sim.arrivals(hour, counts_rng)
+                end = hour + timedelta(hours=1)
+                try:
                     while sim.queue and sim.queue[0][0] < end:
                         at, _, number, step, arg = heapq.heappop(sim.queue)
                         clock.at = max(clock.at, at)
@@ -992,12 +992,12 @@ def simulate(
                             sim.run(number, step, arg)
                         except DomainError as e:  # refused before changing anything
                             report.refused[f"{step}: {type(e).__name__}"] += 1
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
-            clock.at = max(clock.at, end)
-            on_progress(h + 1, hours)
+                    session.commit()
+                except BaseException:
+                    session.rollback()
+                    raise
+                clock.at = max(clock.at, end)
+                on_progress(h + 1, hours)
         report.statuses = dict(
             session.execute(
                 select(Case.status, func.count()).group_by(Case.status).order_by(Case.status)

@@ -17,7 +17,7 @@ from chengzhi.cases.workflow import WITH_DISPATCHER
 from chengzhi.db import page
 from chengzhi.deps import ClockDep, Limit, Offset, SessionDep
 from chengzhi.errors import Forbidden
-from chengzhi.intake import service
+from chengzhi.intake import photos, service
 from chengzhi.intake.schemas import AppealIn, AppealOut, QueueItem, default_channel
 from chengzhi.models import Case, Channel, Role
 from chengzhi.schemas import Page
@@ -39,11 +39,12 @@ def submit(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> AppealOut:
-    fields = body.model_dump(exclude={"category", "channel"})
+    fields = body.model_dump(exclude={"category", "channel", "photos"})
     appeal = service.Appeal(
         **fields,
         channel=Channel(body.channel) if body.channel else default_channel(_role(actor)),
         category=actions.category_ref(body.category),
+        photos=tuple(body.photos),
     )
     key = service.Key(f"person:{actor.person_id}", idempotency_key) if idempotency_key else None
     receipt = service.submit(session, clock, actor, appeal, key=key)
@@ -59,6 +60,7 @@ def submit(
         dispatched=receipt.dispatched,
         hold=case.triage_hold,
         unit_name=case.unit.name if case.unit_id and case.unit else None,
+        photos=photos.count(session, case),
         triage=case.triage or {},
     )
 

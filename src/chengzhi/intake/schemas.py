@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Base64Bytes, BaseModel, Field
 
 from chengzhi.cases.schemas import CaseOut
 from chengzhi.models import Case, Channel, RequestType, Urgency
@@ -34,6 +34,11 @@ class AppealIn(BaseModel):
     address: str | None = Field(None, max_length=500, description="Used when no coordinates")
     reporter_name: str | None = Field(None, max_length=64)
     reporter_phone: str | None = Field(None, max_length=20, pattern=r"^[0-9+\- ]{3,20}$")
+    photos: list[Base64Bytes] = Field(
+        default_factory=list,
+        max_length=9,
+        description="JPEG, PNG or WebP images (base64), at most 5 MB each; checked by content",
+    )
 
 
 class AppealOut(BaseModel):
@@ -45,6 +50,7 @@ class AppealOut(BaseModel):
     dispatched: bool = Field(description="Filed and dispatched by the platform (智能分拨)")
     hold: str | None = Field(description="Why a person must decide (the triage queue)")
     unit_name: str | None
+    photos: int = Field(description="Photos stored with the case")
     triage: dict[str, Any]
 
 

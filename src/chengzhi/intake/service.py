@@ -34,7 +34,7 @@ from chengzhi.cases.workflow import ENDED, Action
 from chengzhi.clock import Clock, FrozenClock
 from chengzhi.config import get_settings
 from chengzhi.errors import Conflict, DomainError, InvalidInput
-from chengzhi.intake import duplicates
+from chengzhi.intake import duplicates, photos
 from chengzhi.kb import match as kb
 from chengzhi.models import Case, Channel, IntakeKey, RequestType, Role, Urgency
 from chengzhi.orgs.queries import Actor
@@ -74,10 +74,12 @@ class Appeal:
     reporter_name: str | None = None
     reporter_phone: str | None = None
     source_ref: str | None = None
+    photos: tuple[bytes, ...] = ()  # JPEG, PNG or WebP, checked by content
 
     def fingerprint(self) -> str:
         """Tells a genuine retry (same request) from a key reused for a different request."""
-        raw = [getattr(v, "value", v) for v in (getattr(self, f.name) for f in FIELDS)]
+        raw = [getattr(v, "value", v) for v in (getattr(self, f.name) for f in FIELDS[:-1])]
+        raw.append([hashlib.sha256(p).hexdigest() for p in self.photos])
         blob = json.dumps(raw, ensure_ascii=False, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -126,6 +128,7 @@ def submit(
         return Receipt(done, created=False, hold=done.triage_hold, triage=done.triage or {})
     text = _text(appeal.text)
     _check_widths(appeal)
+    checked_photos = photos.check(list(appeal.photos))
     now = clock.now()
     if fold_within is not None and appeal.source_ref:
         repeat = _open_from_source(session, appeal, now - fold_within)
@@ -136,7 +139,9 @@ def submit(
             _remember(session, key, fingerprint, repeat, now)
             return Receipt(repeat, created=False, folded=True, hold=repeat.triage_hold)
     found = triage(session, appeal, text, now)
-    return _store(session, clock, actor, appeal, text, found, key, fingerprint, auto_dispatch)
+    receipt = _store(session, clock, actor, appeal, text, found, key, fingerprint, auto_dispatch)
+    photos.store(session, receipt.case, checked_photos, now)
+    return receipt
 
 
 @dataclass(frozen=True, slots=True)
