@@ -57,6 +57,7 @@ bench: $(VENV)/.test                   ## benchmarks; each prints figures and a 
 	$(BIN)/python bench/bench_kb.py
 	$(BIN)/python bench/bench_duplicates.py
 	$(BIN)/python bench/bench_import.py
+	$(BIN)/python bench/bench_appeals_api.py --pg $(PG_SERVER)
 
 lock:                                  ## refresh constraints.txt from a clean install
 	rm -rf /tmp/chengzhi-lock && $(PYTHON) -m venv /tmp/chengzhi-lock

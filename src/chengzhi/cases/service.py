@@ -11,9 +11,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from weakref import WeakValueDictionary
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -41,7 +42,8 @@ from chengzhi.orgs.queries import Actor
 from chengzhi.regions import locator
 from chengzhi.worktime import Limit
 
-BATCH, NEXT_ID = "cases.batch", "cases.next_id"  # keys in session.info
+# Keys in session.info: the batch's cases, the next id in a batch, the cases this session met.
+BATCH, NEXT_ID, MET = "cases.batch", "cases.next_id", "cases.met"
 HANDLERS = frozenset(
     {Role.GRID_WORKER, Role.COMMUNITY_STAFF, Role.STREET_STAFF, Role.DEPARTMENT_STAFF}
 )
@@ -110,6 +112,7 @@ def register_case(session: Session, clock: Clock, actor: Actor, new: NewCase) ->
         session.info[BATCH][case.number] = case
     else:
         session.flush()  # so the version the caller sees is the stored one
+        session.info.setdefault(MET, WeakValueDictionary())[case.number] = case
     return case
 
 
@@ -540,12 +543,17 @@ def load_case(session: Session, number: str) -> Case:
     held = session.info.get(BATCH)
     if held is not None and number in held:
         return held[number]  # type: ignore[no-any-return]
+    met = session.info.setdefault(MET, WeakValueDictionary())
+    case = met.get(number)
+    if case is not None and inspect(case).persistent:  # not rolled back meanwhile
+        return case  # type: ignore[no-any-return]
     with session.no_autoflush:
         case = session.scalar(select(Case).where(Case.number == number))
-    if held is not None and case is not None:
-        held[number] = case
     if case is None:
         raise NotFound(f"案件 {number} 不存在 (no such case)")
+    if held is not None:
+        held[number] = case
+    met[number] = case
     return case
 
 
