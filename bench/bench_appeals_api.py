@@ -158,14 +158,14 @@ def bare_app(url: str):  # type: ignore[no-untyped-def]
 
     engine = db.make_engine(url)
     with engine.begin() as conn:
-        conn.execute(text("CREATE TABLE IF NOT EXISTS bench_rows (id serial primary key, body text)"))
+        conn.execute(text("CREATE TABLE IF NOT EXISTS bench_rows (id serial PRIMARY KEY, b text)"))
     app = FastAPI()
 
     @app.post("/bare", status_code=201)
     def store(body: Body) -> dict[str, int]:
         with engine.begin() as conn:
             row = conn.execute(
-                text("INSERT INTO bench_rows (body) VALUES (:b) RETURNING id"), {"b": body.text}
+                text("INSERT INTO bench_rows (b) VALUES (:b) RETURNING id"), {"b": body.text}
             ).scalar_one()
         return {"id": row}
 
