@@ -163,14 +163,15 @@ def dispatch_case(
 
 
 def _dispatch_target(session: Session, case: Case, unit_code: str | None) -> tuple[int, str]:
-    if unit_code:
-        unit = session.scalar(
-            select(OrgUnit).where(OrgUnit.code == unit_code, OrgUnit.active.is_(True))
-        )
-        if unit is None:
-            raise NotFound(f"单位 {unit_code} 不存在 (no such unit)")
-        return unit.id, "人工派单 (chosen by the dispatcher)"
-    with session.no_autoflush:  # the category is static: its lazy load need not flush
+    # Units and categories are stored when made: reading them need not flush the case.
+    with session.no_autoflush:
+        if unit_code:
+            unit = session.scalar(
+                select(OrgUnit).where(OrgUnit.code == unit_code, OrgUnit.active.is_(True))
+            )
+            if unit is None:
+                raise NotFound(f"单位 {unit_code} 不存在 (no such unit)")
+            return unit.id, "人工派单 (chosen by the dispatcher)"
         found = routing.route(session, case.category, case.region_code)
     if found.unit_id is None:
         raise Conflict(f"无法自动派单：{found.reason}", reason=found.reason)

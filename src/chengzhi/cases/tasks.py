@@ -194,17 +194,18 @@ def _finish(
 ) -> Case:
     """The actor's unit does its oldest open task of this kind on the case."""
     case = load_case(session, number)
-    task = session.scalar(
-        select(CaseTask)
-        .where(
-            CaseTask.case_id == case.id,
-            CaseTask.kind == kind.value,
-            CaseTask.state == TaskState.OPEN.value,
-            CaseTask.unit_id == (actor.unit_id or -1),
-        )
-        .order_by(CaseTask.id)
-        .limit(1)
-    )
+    with session.no_autoflush:  # tasks are stored when issued; their state is read in memory
+        rows = session.scalars(
+            select(CaseTask)
+            .where(
+                CaseTask.case_id == case.id,
+                CaseTask.kind == kind.value,
+                CaseTask.state == TaskState.OPEN.value,
+                CaseTask.unit_id == (actor.unit_id or -1),
+            )
+            .order_by(CaseTask.id)
+        ).all()
+    task = next((t for t in rows if t.state == TaskState.OPEN.value), None)
     if task is None:
         raise NotFound(f"本单位在该案件上没有待办的{kind.zh}任务 (no open {kind.en} task for you)")
     if action is not Action.REPORT_IN:
@@ -255,12 +256,11 @@ def _units(
         raise InvalidInput("请至少指定一个单位 (name at least one unit)")
     if len(codes) > MAX_UNITS:
         raise InvalidInput(f"一次最多 {MAX_UNITS} 个单位 (at most {MAX_UNITS} units)")
-    found = {
-        u.code: u
-        for u in session.scalars(
+    with session.no_autoflush:  # units are stored when made; pending case changes can wait
+        rows = session.scalars(
             select(OrgUnit).where(OrgUnit.code.in_(codes), OrgUnit.active.is_(True))
-        )
-    }
+        ).all()
+    found = {u.code: u for u in rows}
     if missing := [c for c in codes if c not in found]:
         raise NotFound(f"单位不存在：{'、'.join(missing)} (no such unit)")
     if kinds and (wrong := [c for c in codes if UnitKind(found[c].kind) not in kinds]):
