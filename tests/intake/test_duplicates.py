@@ -223,3 +223,26 @@ def test_the_place_factor_falls_to_zero_by_300_m():
     assert duplicates.place_factor(300, same_grid=True) == 0.0
     no_coordinates = duplicates.place_factor(None, same_grid=True)
     assert no_coordinates * 1.0 < duplicates.SURE  # the best evidence cannot make it sure
+
+
+def test_a_batch_reads_each_place_once_and_answers_as_find_does(session, clock, city):
+    old = report(session, clock, city)
+    clock.advance(hours=80)  # outside the window of the later appeal
+    recent = report(session, clock, city, east_m=20)
+    start = clock.now()
+    clock.advance(hours=5)
+    batch = duplicates.Batch(session, start, clock.now())
+    for hours, east_m in ((0, 15.0), (3, 40.0)):
+        at = start + timedelta(hours=hours)
+        args = dict(
+            text=PIPE_AGAIN,
+            category_id=category_id(session, PIPE_KIND),
+            region_code=city.grid.code,
+            lon=moved(city.point(), east_m)[0],
+            lat=city.point()[1],
+            at=at,
+        )
+        assert batch.find(**args) == duplicates.find(session, **args)
+    assert len(batch.rows) == 1  # one read for the community
+    found = batch.find(**{**args, "at": start + timedelta(hours=3)})
+    assert [c.case_id for c in found] == [recent.id] and old.id not in [c.case_id for c in found]

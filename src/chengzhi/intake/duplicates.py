@@ -106,6 +106,44 @@ def find(
     return found[:limit]
 
 
+class Batch:
+    """`find` for the appeals of one batch (bulk import): each place's open cases are read once,
+    for the window of the whole batch, and every appeal is scored against those inside its own
+    window — one read per community instead of one per appeal. Cases the batch itself registers
+    are not seen (it is stored at its commit)."""
+
+    def __init__(self, session: Session, since: datetime, until: datetime) -> None:
+        self.session, self.since, self.until = session, since, until
+        self.rows: dict[tuple[str, str], list[Row[tuple]]] = {}
+
+    def find(
+        self,
+        *,
+        text: str,
+        category_id: int | None,
+        region_code: str | None,
+        lon: float | None,
+        lat: float | None,
+        at: datetime,
+        limit: int = 5,
+    ) -> list[Candidate]:
+        bounds = place_range(region_code)
+        if bounds is None or region_code is None or limit <= 0:
+            return []
+        if bounds not in self.rows:
+            params = nearby_params(bounds, self.until, None) | {"since": self.since - WINDOW}
+            self.rows[bounds] = self.session.execute(NEARBY, params).all()
+        probe = _Probe(grams(text), _category(self.session, category_id), region_code, lon, lat, at)
+        since = at - WINDOW
+        found = [
+            c
+            for row in self.rows[bounds]
+            if since <= row.registered_at <= at and (c := _assess(probe, row)) is not None
+        ]
+        found.sort(key=lambda c: (-c.score, c.hours, c.case_id))
+        return found[:limit]
+
+
 def verdict(candidates: Sequence[Candidate]) -> tuple[Verdict | None, Candidate | None]:
     """The best candidate (the first: `find` sorts) and whether it is "sure", "likely" or
     neither (None)."""

@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -179,6 +180,8 @@ def submit_many(
     predicted = models.classify_many(session, [_full(items[i].appeal, texts[i]) for i in unsorted])
     suggestions = dict(zip(unsorted, predicted or [[] for _ in unsorted], strict=True))
     located = _locate_many(session, items, texts)
+    times = [item.at or clock.now() for item in items]
+    nearby = duplicates.Batch(session, min(times), max(times)) if items else None
     with cases.batch(session), session.no_autoflush:
         for i, text in texts.items():
             appeal, key = items[i].appeal, items[i].key
@@ -191,6 +194,7 @@ def submit_many(
                     at.now(),
                     classify=lambda _, i=i: suggestions.get(i),  # type: ignore[misc]
                     location=located.get(i),
+                    nearby=nearby.find if nearby else None,
                 )
                 results[i] = _store(
                     session, at, actor, appeal, text, found, key, appeal.fingerprint(),
@@ -296,9 +300,11 @@ def triage(
     *,
     classify: Callable[[str], list[models.Suggestion] | None] | None = None,
     location: locator.Location | None = None,
+    nearby: Callable[..., list[duplicates.Candidate]] | None = None,
 ) -> Triage:
     """The suggestions for one appeal and whether a person must decide (the hold reason).
-    `classify` and `location`: answers worked out for a whole batch at once."""
+    `classify`, `location` and `nearby` (the duplicate look-up): answers worked out for a whole
+    batch at once."""
     settings = get_settings()
     record: dict[str, Any] = {}
     holds: list[str] = []
@@ -337,8 +343,7 @@ def triage(
     duplicate_of, duplicate_score = None, 0.0
     category_id = cases.find_category(session, category).id if category else None
     if region_code is not None:
-        candidates = duplicates.find(
-            session,
+        candidates = (nearby or partial(duplicates.find, session))(
             text=full,
             category_id=category_id,
             region_code=region_code,
