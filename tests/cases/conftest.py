@@ -8,6 +8,8 @@ from sqlalchemy import select
 from chengzhi.cases.service import NewCase
 from chengzhi.catalog import service as catalog
 from chengzhi.demo import build, plan
+from chengzhi.demo.build import DEMO_PASSWORD
+from chengzhi.deps import get_clock
 from chengzhi.models import Category, Channel, Person, RequestType
 from chengzhi.orgs.queries import Actor, actor_for
 
@@ -65,3 +67,18 @@ def appeal(city: City, category=("matter", "06010"), **extra) -> NewCase:
         reporter_phone="13800138000",
     )
     return NewCase(**{**fields, **extra})
+
+
+@pytest.fixture
+def api(client, city, clock):
+    """The test client, on the demo city, with the test's clock."""
+    client.app.dependency_overrides[get_clock] = lambda: clock
+    return client
+
+
+def login(api, username: str) -> dict:
+    """The Authorization header of a demo persona (operator, dispatcher, resident…)."""
+    body = api.post(
+        "/api/v1/auth/login", json={"username": username, "password": DEMO_PASSWORD}
+    ).json()
+    return {"Authorization": f"Bearer {body['token']}"}

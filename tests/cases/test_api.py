@@ -1,23 +1,6 @@
 """The loop over HTTP: login, register, act, scope, concurrency, errors."""
 
-import pytest
-
-from chengzhi.demo.build import DEMO_PASSWORD
-from chengzhi.deps import get_clock
-
-
-@pytest.fixture
-def api(client, city, clock):
-    client.app.dependency_overrides[get_clock] = lambda: clock
-    return client
-
-
-def login(api, username: str) -> dict:
-    body = api.post(
-        "/api/v1/auth/login", json={"username": username, "password": DEMO_PASSWORD}
-    ).json()
-    return {"Authorization": f"Bearer {body['token']}"}
-
+from tests.cases.conftest import login
 
 WHISTLE_MATTER = "matter:06001"  # 私搭乱建: street-handled, whistle-eligible
 

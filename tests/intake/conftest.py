@@ -1,3 +1,3 @@
 """Fixtures shared with the case tests: the small demo city with its catalogue."""
 
-from tests.cases.conftest import city  # noqa: F401 (a fixture)
+from tests.cases.conftest import api, city  # noqa: F401 (fixtures)

@@ -7,23 +7,9 @@ import pytest
 from sqlalchemy import func, select
 
 from chengzhi import config
-from chengzhi.demo.build import DEMO_PASSWORD
-from chengzhi.deps import get_clock
 from chengzhi.kb import files as kb_files
 from chengzhi.models import Attachment, Case, CaseEvent
-
-
-@pytest.fixture
-def api(client, city, clock):
-    client.app.dependency_overrides[get_clock] = lambda: clock
-    return client
-
-
-def login(api, username: str) -> dict:
-    body = api.post(
-        "/api/v1/auth/login", json={"username": username, "password": DEMO_PASSWORD}
-    ).json()
-    return {"Authorization": f"Bearer {body['token']}"}
+from tests.cases.conftest import login
 
 
 def appeal(city, **extra) -> dict:

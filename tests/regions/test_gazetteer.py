@@ -12,8 +12,6 @@ from sqlalchemy import insert, select
 from typer.testing import CliRunner
 
 from chengzhi.cli.main import app
-from chengzhi.demo.build import DEMO_PASSWORD
-from chengzhi.deps import get_clock
 from chengzhi.errors import Conflict, InvalidInput, NotFound
 from chengzhi.models import GazetteerEntry, Region
 from chengzhi.regions import gazetteer
@@ -318,17 +316,8 @@ def test_tianjins_real_names_resolve_in_full_and_short_form(session):
 # The API
 
 
-@pytest.fixture
-def api(client, city, clock):
-    client.app.dependency_overrides[get_clock] = lambda: clock
-    return client
-
-
-def login(api, username: str) -> dict:
-    body = api.post(
-        "/api/v1/auth/login", json={"username": username, "password": DEMO_PASSWORD}
-    ).json()
-    return {"Authorization": f"Bearer {body['token']}"}
+api = cases.api  # a fixture
+login = cases.login
 
 
 def chain_of(city) -> tuple[str, str]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -100,7 +100,10 @@ def find(
     if bounds is None or region_code is None or limit <= 0:
         return []
     probe = _Probe(grams(text), _category(session, category_id), region_code, lon, lat, at)
-    rows = session.execute(NEARBY, nearby_params(bounds, at, exclude_case_id))
+    return _best(probe, session.execute(NEARBY, nearby_params(bounds, at, exclude_case_id)), limit)
+
+
+def _best(probe: _Probe, rows: Iterable[Row[tuple]], limit: int) -> list[Candidate]:
     found = [c for row in rows if (c := _assess(probe, row)) is not None]
     found.sort(key=lambda c: (-c.score, c.hours, c.case_id))
     return found[:limit]
@@ -135,13 +138,8 @@ class Batch:
             self.rows[bounds] = self.session.execute(NEARBY, params).all()
         probe = _Probe(grams(text), _category(self.session, category_id), region_code, lon, lat, at)
         since = at - WINDOW
-        found = [
-            c
-            for row in self.rows[bounds]
-            if since <= row.registered_at <= at and (c := _assess(probe, row)) is not None
-        ]
-        found.sort(key=lambda c: (-c.score, c.hours, c.case_id))
-        return found[:limit]
+        window = (row for row in self.rows[bounds] if since <= row.registered_at <= at)
+        return _best(probe, window, limit)
 
 
 def verdict(candidates: Sequence[Candidate]) -> tuple[Verdict | None, Candidate | None]:
