@@ -452,12 +452,11 @@ def _remember(
     row = IntakeKey(
         scope=key.scope, key=key.key, request_hash=fingerprint, case=case, created_at=now
     )
+    session.add(row)
     if cases.in_batch(session):  # stored at the batch's commit; the caller checked its keys
-        session.add(row)
         return
     try:
-        with session.begin_nested():
-            session.add(row)
+        session.flush()
     except IntegrityError as e:  # the same request, sent twice at once: one of them wins
         raise Conflict("同一请求正在处理，请稍后重试 (the same request is in progress)") from e
 
