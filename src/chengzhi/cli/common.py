@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -76,3 +78,23 @@ def progress(description: str) -> Iterator[OnProgress]:
     ) as bar:
         task = bar.add_task(description, total=None)
         yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event, unit: str) -> Iterator[None]:
+    """For long-running commands: the first Ctrl-C or SIGTERM sets `stop`, so the current
+    `unit` of work (a job, a message) finishes; a second Ctrl-C interrupts it (its transaction
+    rolls back and the work comes again)."""
+
+    def handle(signum: int, _frame: Any) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        console.print(f"正在停止 stopping after the current {unit}…")
+        stop.set()
+
+    previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)

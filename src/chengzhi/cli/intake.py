@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import signal
 import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,7 +26,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy import text
 
-from chengzhi.cli.common import console, domain_errors, fail
+from chengzhi.cli.common import console, domain_errors, fail, stop_on_signals
 from chengzhi.clock import Clock, SystemClock
 from chengzhi.db import transaction
 from chengzhi.intake import sensors
@@ -86,7 +83,7 @@ def mqtt(
     client = listener.client(client_id or f"chengzhi-intake-{socket.gethostname()}")
     listener.start(client, host, port)
     deadline = None if seconds is None else time.monotonic() + seconds
-    with _stop_on_signals(listener.stop):
+    with stop_on_signals(listener.stop, "message"):
         listener.run(client, deadline)
     listener.close(client)
     c = listener.counts
@@ -306,22 +303,3 @@ def _broker(value: str) -> tuple[str, int]:
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         fail(f"MQTT 服务器地址须为 HOST:PORT (--broker HOST:PORT, got {value!r})")
     return host, int(port)
-
-
-@contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """The first Ctrl-C or SIGTERM lets the current message finish; a second Ctrl-C interrupts
-    it (its transaction rolls back and, unacknowledged, it comes again)."""
-
-    def handle(signum: int, _frame: Any) -> None:
-        if stop.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        console.print("正在停止 stopping after the current message…")
-        stop.set()
-
-    previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)

@@ -5,11 +5,8 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import signal
 import socket
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,7 +14,7 @@ import typer
 from rich.table import Table
 
 import chengzhi
-from chengzhi.cli.common import console, fail, print_json
+from chengzhi.cli.common import console, fail, print_json, stop_on_signals
 from chengzhi.clock import SystemClock
 from chengzhi.db import engine, transaction
 from chengzhi.jobs import service
@@ -39,7 +36,7 @@ def worker(
     name = worker_id or f"{socket.gethostname()}:{os.getpid()}"
     console.print(f"任务进程 worker {name}: {', '.join(sorted(kinds))}")
     stop = threading.Event()
-    with _stop_on_signals(stop):
+    with stop_on_signals(stop, "job"):
         ran = service.run_worker(engine(), name, SystemClock(), stop, poll=poll, once=once)
     console.print(f"[green]已停止 stopped[/] · 执行 ran {ran:,}")
 
@@ -49,25 +46,6 @@ def load_domain_jobs() -> list[str]:
     for path in sorted(Path(chengzhi.__file__).parent.glob("*/jobs.py")):
         importlib.import_module(f"chengzhi.{path.parent.name}.jobs")
     return list(service.registry.handlers)
-
-
-@contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """The first Ctrl-C or SIGTERM lets the running job finish; a second Ctrl-C interrupts it
-    (its transaction rolls back and the job is claimable again once its lease runs out)."""
-
-    def handle(signum: int, _frame: Any) -> None:
-        if stop.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        console.print("正在停止 stopping after the current job…")
-        stop.set()
-
-    previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
 
 
 @jobs_app.command("list")
