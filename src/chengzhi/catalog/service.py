@@ -17,12 +17,11 @@ from chengzhi.catalog import defaults, files
 from chengzhi.clock import Clock
 from chengzhi.db import forget, memo
 from chengzhi.errors import Conflict, Forbidden, ImportRejected, InvalidInput, NotFound, Problem
-from chengzhi.models import CatalogVersion, Category, Role
+from chengzhi.models import NOT_STAFF, CatalogVersion, Category, Role
 from chengzhi.worktime import Limit
 
 EDITORS = frozenset({Role.ADMIN})
 # Everyone who logs in except the public and outside helpers may download a whole version.
-NOT_STAFF = frozenset({Role.RESIDENT, Role.SOCIAL_ORG, Role.VOLUNTEER})
 # What an edit may change: every attribute of the authoring format except codes and notes.
 EDITABLE = frozenset({"name", "name_en", "keywords", *defaults.INHERITED, *defaults.LIMIT_KEYS})
 FileFormat = Literal["yaml", "xlsx"]

@@ -19,11 +19,11 @@ from chengzhi.deps import ClockDep, Limit, Offset, SessionDep
 from chengzhi.errors import Forbidden
 from chengzhi.intake import photos, service
 from chengzhi.intake.schemas import AppealIn, AppealOut, QueueItem, default_channel
-from chengzhi.models import Case, Channel, Role
+from chengzhi.models import DESK, Case, Channel
 from chengzhi.schemas import Page
 
 router = APIRouter(prefix="/api/v1/appeals", tags=["intake 受理"])
-QUEUE_ROLES = frozenset({Role.OPERATOR, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN})
+QUEUE_ROLES = DESK
 IdempotencyKey = Annotated[
     str | None,
     Header(max_length=200, description="Send the same key again to retry safely"),

@@ -23,12 +23,11 @@ from chengzhi.clock import Clock
 from chengzhi.db import page
 from chengzhi.errors import Conflict, Forbidden, ImportRejected, InvalidInput, NotFound, Problem
 from chengzhi.kb import match
-from chengzhi.models import Category, KnowledgeArticle, Role
+from chengzhi.models import DESK, NOT_STAFF, Category, KnowledgeArticle, Role
 
 EDITORS = frozenset({Role.ADMIN})
 # Who answers inquiries, or watches those who do: they ask for suggestions.
-ANSWERING = frozenset({Role.OPERATOR, Role.DISPATCHER, Role.ADMIN, Role.SUPERVISOR})
-NOT_STAFF = frozenset({Role.RESIDENT, Role.SOCIAL_ORG, Role.VOLUNTEER})
+ANSWERING = DESK
 TEXTS = ("title", "question", "answer", "source")
 FIELDS = (*TEXTS, "category_code")
 EDITABLE = frozenset({*FIELDS, "active"})

@@ -14,11 +14,22 @@ from chengzhi.models.intake import (
     TriageModel,
 )
 from chengzhi.models.job import Job, JobStatus
-from chengzhi.models.org import GridAssignment, GridDuty, OrgUnit, Person, Role, UnitKind
+from chengzhi.models.org import (
+    DESK,
+    NOT_STAFF,
+    GridAssignment,
+    GridDuty,
+    OrgUnit,
+    Person,
+    Role,
+    UnitKind,
+)
 from chengzhi.models.region import Level, Region, RegionKind, StructureState
 from chengzhi.models.task import CaseTask, TaskKind, TaskState
 
 __all__ = [
+    "DESK",
+    "NOT_STAFF",
     "TriageModel",
     "KnowledgeArticle",
     "IntakeKey",

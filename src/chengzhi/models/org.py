@@ -34,6 +34,11 @@ class Role(LabelledEnum):
     VOLUNTEER = ("volunteer", "志愿者", "volunteer")
 
 
+# Role groups more than one domain's permission checks use.
+NOT_STAFF = frozenset({Role.RESIDENT, Role.SOCIAL_ORG, Role.VOLUNTEER})
+DESK = frozenset({Role.OPERATOR, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN})  # 受理派单席
+
+
 class GridDuty(LabelledEnum):
     """Chongqing's "1+3+N": a grid head plus full-time, part-time and guiding grid workers."""
 

@@ -37,7 +37,7 @@ from chengzhi import db
 from chengzhi.clock import Clock
 from chengzhi.errors import Conflict, Forbidden, InvalidInput, NotFound
 from chengzhi.labels import LabelledEnum
-from chengzhi.models import GazetteerEntry, Level, Region, Role, StructureState
+from chengzhi.models import NOT_STAFF, GazetteerEntry, Level, Region, Role, StructureState
 from chengzhi.regions import locator
 
 CONFIDENT = 0.6  # below this the operator is asked (待确认)
@@ -50,7 +50,6 @@ COMMON = 20  # a name shared by more regions only counts where another name pick
 MIN_NAME, MAX_NAME = 2, 100
 MAX_TEXT, MAX_LIMIT = 2000, 20
 ENTRIES = "gazetteer.entries"  # memo key
-NOT_STAFF = frozenset({Role.RESIDENT, Role.SOCIAL_ORG, Role.VOLUNTEER})
 _DEPTH = {level.value: level.depth for level in Level}
 
 

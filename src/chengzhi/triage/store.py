@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session, defer
 from chengzhi.catalog import service as catalog
 from chengzhi.clock import Clock
 from chengzhi.errors import Conflict, Forbidden, InvalidInput, NotFound
-from chengzhi.models import Case, Category, Role, TriageModel
+from chengzhi.models import DESK, Case, Category, Role, TriageModel
 from chengzhi.readers import decode
 from chengzhi.triage import classifier
 from chengzhi.triage import requests as request_types
@@ -58,7 +58,7 @@ NOT_HISTORY = ("cancelled", "merged")
 # A label naming a category is matched to a topic (诉求分类) first, then to a matter (事项).
 NAME_ORDER = {"topic": 0, "matter": 1}
 MANAGERS = frozenset({Role.ADMIN})
-CLASSIFIERS = frozenset({Role.OPERATOR, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN})
+CLASSIFIERS = DESK
 
 
 def authorise_manage(role: Role | None) -> None:
