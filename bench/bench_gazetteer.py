@@ -36,6 +36,7 @@ import psutil
 
 from chengzhi.demo import names
 from chengzhi.regions import gazetteer as gz
+from chengzhi.regions import gazetteer_entries, place_names
 
 CITY = ("50", "江州市")
 
@@ -100,7 +101,7 @@ def landmarks(rows: list[Row], rng: random.Random, n: int = 2000) -> list[Entry]
     out, seen = [], set()
     while len(out) < n:
         c = rng.choice(communities)
-        stem = gz.short_forms(c.name, "community")[-1]
+        stem = place_names.short_forms(c.name, "community")[-1]
         name = stem + rng.choice(["步行街", "广场", "大道", "公园", "菜市场", "中学", "立交"])
         if name not in seen:
             seen.add(name)
@@ -137,8 +138,8 @@ def appeals(
             text, truth = f"{street.name}{grid.name}有人占道经营", grid.code
         elif kind == "short":
             s, c = (
-                gz.short_forms(street.name, "street"),
-                gz.short_forms(community.name, "community"),
+                place_names.short_forms(street.name, "street"),
+                place_names.short_forms(community.name, "community"),
             )
             text, truth = (
                 f"{s[-1] if s else street.name}{c[-1] if c else community.name}附近路灯不亮",
@@ -161,7 +162,7 @@ def appeals(
 def naive(g: gz.Gazetteer, text: str) -> list[gz.PlaceMatch]:
     """Baseline: test every name with `in`, then the same weighing (so only the finding
     differs)."""
-    folded = gz.fold(text)
+    folded = place_names.fold(text)
     found = []
     for table in (g.structure.keys, g.extra):
         for name, targets in table.items():
@@ -317,7 +318,7 @@ def bench_database(
 
         describe("  reference: a transaction, SELECT 1", timed(empty, sample, repeat=3)[0])
         with db.transaction(engine) as session:
-            gz.add_entry(session, clock, "江州大剧院", rows[5].code, "landmark")
+            gazetteer_entries.add_entry(session, clock, "江州大剧院", rows[5].code, "landmark")
         t = time.perf_counter()
         with db.transaction(engine) as session:
             found = gz.resolve(session, "江州大剧院门口乱停车")

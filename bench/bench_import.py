@@ -36,7 +36,7 @@ from chengzhi.demo import build, names, plan
 from chengzhi.demo.simulate import ROADS, TEMPLATES
 from chengzhi.intake.importer import import_appeals
 from chengzhi.models import Case
-from chengzhi.triage import store
+from chengzhi.triage import store, training
 
 NOW = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
 TZ = ZoneInfo("Asia/Shanghai")
@@ -74,7 +74,8 @@ def setup(url: str) -> plan.CityPlan:
             body = rng.choice(bodies).format(place="幸福社区", road=rng.choice(ROADS), n=8)
             texts.append(f"{rng.choice(titles)}。{body}")
             labels.append(f"{kind}:{code}")
-    model, metrics = store.train_dataset(store.Dataset("bench", texts, labels, len(texts), {}))
+    dataset = training.Dataset("bench", texts, labels, len(texts), {})
+    model, metrics = training.train_dataset(dataset)
     with db.transaction(engine) as session:
         saved = store.save(session, FrozenClock(NOW), model, "bench", metrics)
         store.activate(session, saved.version)

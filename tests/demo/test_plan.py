@@ -14,7 +14,7 @@ import shapely
 
 from chengzhi.demo import names
 from chengzhi.demo.plan import CityPlan, PlannedRegion, plan_city
-from chengzhi.geo.partition import reading_order
+from chengzhi.geo.ordering import reading_order
 
 REL = 1e-9
 LEVELS = ["city", "district", "street", "community", "grid"]

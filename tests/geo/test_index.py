@@ -9,7 +9,7 @@ import pytest
 import shapely
 from numpy.typing import NDArray
 
-from chengzhi.geo import index as index_module
+from chengzhi.geo import index_build, index_kernels
 from chengzhi.geo.index import GridIndex
 
 METRES_PER_DEGREE = 6_371_008.8 * math.pi / 180
@@ -202,7 +202,7 @@ def test_reference_points_moved_off_edges_stay_exact(city, monkeypatch):
     # Demand so much clearance that nearly every cell's reference point moves off its default
     # spot (or settles for the clearest one): the rarely used paths then carry all the load.
     polygons, ids, _ = city
-    monkeypatch.setattr(index_module, "_CLEARANCE", 0.3)
+    monkeypatch.setattr(index_build, "_CLEARANCE", 0.3)
     index = GridIndex.build(polygons, ids)
     assert (index._leaves.code != 0).mean() > 0.3
     x, y = points_in_and_around(polygons, 5000, seed=8)
@@ -224,9 +224,9 @@ def test_reference_points_moved_off_edges_stay_exact(city, monkeypatch):
 def test_a_walk_through_a_vertex_is_counted_consistently(corner, crossings):
     # the walk goes from (0, 0) to (2, 0); only the parity of the count matters
     a, b = np.array(corner[:-1], dtype=float), np.array(corner[1:], dtype=float)
-    cross, _ = index_module._crossings(2.0, 0.0, a[:, 0], a[:, 1], b[:, 0], b[:, 1])
+    cross, _ = index_kernels.crossings(2.0, 0.0, a[:, 0], a[:, 1], b[:, 0], b[:, 1])
     assert int(cross.sum()) in crossings
-    scalar = [index_module._crosses(2.0, 0.0, *p, *q) for p, q in zip(a, b, strict=True)]
+    scalar = [index_kernels.crosses(2.0, 0.0, *p, *q) for p, q in zip(a, b, strict=True)]
     assert scalar == cross.tolist()
 
 

@@ -9,8 +9,9 @@ import pytest
 import shapely
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 
-from chengzhi.geo import partition as part
-from chengzhi.geo.partition import grid_count, partition_polygon, partition_polygons, reading_order
+from chengzhi.geo import partition_batch, partition_careful
+from chengzhi.geo.ordering import reading_order
+from chengzhi.geo.partition import grid_count, partition_polygon, partition_polygons
 
 REL = 1e-9  # floating-point noise allowed, relative to the parent's area
 
@@ -227,7 +228,7 @@ def test_stray_parts_join_the_neighbour_they_share_most_edge_with() -> None:
     a = box(0, 0, 1, 1)
     b_main, b_stray = box(1, 0, 3, 1), box(0, 1, 1, 1.2)  # the stray sits on top of a
     c = box(1, 1, 3, 2)
-    pieces = part._single_polygons([a, MultiPolygon([b_main, b_stray]), c])
+    pieces = partition_careful.single_polygons([a, MultiPolygon([b_main, b_stray]), c])
     assert pieces is not None
     assert all(isinstance(p, Polygon) for p in pieces)
     assert pieces[1].equals(b_main)
@@ -261,7 +262,7 @@ def test_slivers_take_the_careful_path() -> None:
 
 
 def test_batch_without_an_ordered_voronoi_diagram(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(part, "_ORDERED_VORONOI", False)
+    monkeypatch.setattr(partition_batch, "_ORDERED_VORONOI", False)
     parents = partition_polygon(box(0, 0, 10, 10), 12, seed=1)
     batch = partition_polygons(parents, [3] * 12, range(12))
     for parent, pieces in zip(parents, batch, strict=True):

@@ -21,7 +21,8 @@ from chengzhi.cli.main import app
 from chengzhi.clock import FrozenClock
 from chengzhi.demo import build, plan
 from chengzhi.errors import InvalidInput
-from chengzhi.intake.importer import CHANGED, import_appeals, parse_mapping
+from chengzhi.intake.importer import CHANGED, import_appeals
+from chengzhi.intake.importer_rows import parse_mapping
 from chengzhi.models import Case, CaseEvent, Category, IntakeKey, Region
 from tests.conftest import PG_URL, throwaway_pg_database
 

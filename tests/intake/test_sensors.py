@@ -31,7 +31,7 @@ from chengzhi.catalog import service as catalog
 from chengzhi.cli.main import app
 from chengzhi.demo import build, plan
 from chengzhi.errors import InvalidInput
-from chengzhi.intake import sensors
+from chengzhi.intake import sensor_map, sensors
 from chengzhi.intake.service import AUTO
 from chengzhi.models import Case, CaseEvent, IntakeKey, Role
 from chengzhi.orgs.queries import Actor
@@ -49,7 +49,7 @@ def alarm(device: str = "MH-0001", code: str = "tilt", **fields: object) -> byte
 def send(session: Session, clock, payload: bytes, topic: str | None = None) -> sensors.Outcome:
     device = json.loads(payload).get("device", "x") if payload.startswith(b"{") else "x"
     topic = topic or TOPIC.format(device=device)
-    return sensors.handle(session, clock, sensors.load_mapping(), topic, payload)
+    return sensors.handle(session, clock, sensor_map.load_mapping(), topic, payload)
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def count(session: Session, model: type) -> int:
 
 
 def test_the_shipped_map_names_alarms_by_topic_and_code():
-    mapping = sensors.load_mapping()
+    mapping = sensor_map.load_mapping()
     assert mapping.find("city/yuzhong/manhole/MH-1/alarm", "tilt").name == "manhole_tilt"
     assert mapping.find("city/yuzhong/manhole/MH-1/alarm", "missing").urgency.value == "critical"
     assert mapping.find("city/a/streetlight/L-9/alarm", "E42").category == ("matter", "01037")
@@ -101,7 +101,7 @@ def test_a_map_with_mistakes_names_every_one_at_once():
         ]
     }  # fmt: skip
     with pytest.raises(InvalidInput) as e:
-        sensors.parse_mapping(doc, "mine.yaml")
+        sensor_map.parse_mapping(doc, "mine.yaml")
     message = e.value.message
     assert "mine.yaml" in message
     for expected in (
@@ -121,9 +121,9 @@ def test_a_map_file_that_cannot_be_read_is_refused_clearly(tmp_path):
     bad = tmp_path / "sensors.yaml"
     bad.write_text("alarms: [unclosed", "utf-8")
     with pytest.raises(InvalidInput, match="cannot read the sensor map"):
-        sensors.load_mapping(bad)
+        sensor_map.load_mapping(bad)
     with pytest.raises(InvalidInput, match="cannot read the sensor map"):
-        sensors.load_mapping(tmp_path / "missing.yaml")
+        sensor_map.load_mapping(tmp_path / "missing.yaml")
 
 
 def test_a_user_map_subscribes_to_its_alarms_topics_by_default(tmp_path):
@@ -137,18 +137,18 @@ def test_a_user_map_subscribes_to_its_alarms_topics_by_default(tmp_path):
         ),
         "utf-8",
     )  # fmt: skip
-    mapping = sensors.load_mapping(path)
+    mapping = sensor_map.load_mapping(path)
     assert mapping.subscribe == ("x/+/bin", "x/#")
     assert mapping.find("x/1/bin", None).name == "bin"
     assert mapping.find("x/y/z", "full").request_type.value == "complaint"
 
 
 def test_an_unknown_category_is_found_at_start_up(session, place):
-    sensors.check_categories(session, sensors.load_mapping())  # the shipped map is sound
+    sensor_map.check_categories(session, sensor_map.load_mapping())  # the shipped map is sound
     entry = {"name": "odd", "code": "x", "title": "t", "description": "d"}
-    mapping = sensors.parse_mapping({"alarms": [{**entry, "category": "matter:99999"}]})
+    mapping = sensor_map.parse_mapping({"alarms": [{**entry, "category": "matter:99999"}]})
     with pytest.raises(InvalidInput, match="odd: 事项 matter:99999 不在现行清单中"):
-        sensors.check_categories(session, mapping)
+        sensor_map.check_categories(session, mapping)
 
 
 # -- the payload --------------------------------------------------------------------------------
@@ -429,7 +429,7 @@ def demo_city_point() -> tuple[float, float]:
 
 def prefixed_map(tmp_path: Path, prefix: str) -> Path:
     """The shipped map with this test's topic prefix."""
-    shipped = yaml.safe_load(sensors.DATA_FILE.read_text("utf-8"))
+    shipped = yaml.safe_load(sensor_map.DATA_FILE.read_text("utf-8"))
     for entry in shipped["alarms"]:
         entry["topic"] = f"{prefix}/{entry['topic']}"
     shipped["subscribe"] = [f"{prefix}/city/+/+/+/alarm"]

@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from chengzhi.cli.main import app
 from chengzhi.errors import Conflict, InvalidInput, NotFound
 from chengzhi.models import GazetteerEntry, Region
-from chengzhi.regions import gazetteer
+from chengzhi.regions import gazetteer, place_names
+from chengzhi.regions import gazetteer_entries as entries
 from chengzhi.regions import service as regions
 from tests.cases import conftest as cases
 from tests.conftest import shared_file
@@ -79,7 +80,7 @@ def best(session, text: str) -> gazetteer.PlaceMatch:
     ],
 )
 def test_short_forms_drop_the_suffixes_people_leave_out(name, level, forms):
-    assert gazetteer.short_forms(name, level) == forms
+    assert place_names.short_forms(name, level) == forms
 
 
 # ---------------------------------------------------------------------------------------------
@@ -179,7 +180,7 @@ def test_a_match_without_an_entry_point_takes_the_regions_label_point(session, c
     label = session.scalar(select(Region.label_lon).where(Region.code == community.code))
     assert m.lon == label and community.polygon.contains(shapely.Point(m.lon, m.lat))
 
-    gazetteer.add_entry(session, clock, "老菜市场", city.grid.code, "alias")  # no point
+    entries.add_entry(session, clock, "老菜市场", city.grid.code, "alias")  # no point
     m = best(session, "老菜市场门口占道经营")
     assert m.region_code == city.grid.code and m.level == "grid"
     assert city.grid.polygon.contains(shapely.Point(m.lon, m.lat))
@@ -193,7 +194,7 @@ def test_an_admin_entry_resolves_a_landmark_with_its_point(session, clock, tree)
     before = gazetteer.resolve(session, "观音桥步行街附近噪音扰民")
     assert before[0].region_code == GUANYINQIAO and gazetteer.ambiguous(before)
 
-    entry = gazetteer.add_entry(
+    entry = entries.add_entry(
         session, clock, " 观音桥步行街 ", JIANXIN, "landmark", lon=106.5318, lat=29.5755
     )
     assert (entry.name, entry.kind, entry.created_at) == ("观音桥步行街", "landmark", clock.now())
@@ -205,21 +206,21 @@ def test_an_admin_entry_resolves_a_landmark_with_its_point(session, clock, tree)
     )
     assert not gazetteer.ambiguous(found)
 
-    gazetteer.remove_entry(session, entry.id)
+    entries.remove_entry(session, entry.id)
     assert gazetteer.resolve(session, "观音桥步行街附近噪音扰民")[0].region_code == GUANYINQIAO
 
 
 def test_entries_are_listed_by_name_and_filtered(session, clock, tree):
-    gazetteer.add_entry(session, clock, "青年路", YOUTH_ROAD, "road")
-    gazetteer.add_entry(session, clock, "解放碑步行街", JIEFANGBEI, "landmark")
-    gazetteer.add_entry(session, clock, "北城天街", JIANXIN, "landmark")
-    total, rows = gazetteer.list_entries(session, 10, 0)
+    entries.add_entry(session, clock, "青年路", YOUTH_ROAD, "road")
+    entries.add_entry(session, clock, "解放碑步行街", JIEFANGBEI, "landmark")
+    entries.add_entry(session, clock, "北城天街", JIANXIN, "landmark")
+    total, rows = entries.list_entries(session, 10, 0)
     assert total == 3 and [r.name for r in rows] == sorted(r.name for r in rows)
-    assert [r.name for r in gazetteer.list_entries(session, 10, 0, "步行街")[1]] == ["解放碑步行街"]
-    assert [r.name for r in gazetteer.list_entries(session, 10, 0, "500105")[1]] == ["北城天街"]
-    assert gazetteer.list_entries(session, 1, 2, None)[0] == 3
-    assert len(gazetteer.list_entries(session, 1, 2, None)[1]) == 1
-    assert gazetteer.chain_names(session, [JIANXIN, "999"]) == {
+    assert [r.name for r in entries.list_entries(session, 10, 0, "步行街")[1]] == ["解放碑步行街"]
+    assert [r.name for r in entries.list_entries(session, 10, 0, "500105")[1]] == ["北城天街"]
+    assert entries.list_entries(session, 1, 2, None)[0] == 3
+    assert len(entries.list_entries(session, 1, 2, None)[1]) == 1
+    assert entries.chain_names(session, [JIANXIN, "999"]) == {
         JIANXIN: "江北区 观音桥街道 建新东路社区居委会"
     }
 
@@ -241,18 +242,18 @@ def test_bad_entries_are_refused_with_a_clear_message(
     session, clock, tree, name, code, kind, point, message
 ):
     with pytest.raises(InvalidInput, match=message) as refused:
-        gazetteer.add_entry(session, clock, name, code, kind, *point)
+        entries.add_entry(session, clock, name, code, kind, *point)
     assert any("\u4e00" <= ch <= "\u9fff" for ch in refused.value.message)  # Chinese too
     assert session.scalar(select(GazetteerEntry.id)) is None
 
 
 def test_a_duplicate_entry_conflicts_and_an_unknown_one_is_not_found(session, clock, tree):
-    gazetteer.add_entry(session, clock, "北城天街", JIANXIN, "landmark")
+    entries.add_entry(session, clock, "北城天街", JIANXIN, "landmark")
     with pytest.raises(Conflict, match="already in the gazetteer"):
-        gazetteer.add_entry(session, clock, "北城天街", JIANXIN, "alias")
-    gazetteer.add_entry(session, clock, "北城天街", GUANYINQIAO, "landmark")  # another region
+        entries.add_entry(session, clock, "北城天街", JIANXIN, "alias")
+    entries.add_entry(session, clock, "北城天街", GUANYINQIAO, "landmark")  # another region
     with pytest.raises(NotFound, match="no such gazetteer entry"):
-        gazetteer.remove_entry(session, 999_999)
+        entries.remove_entry(session, 999_999)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -267,11 +268,11 @@ def test_the_index_is_kept_until_the_entries_or_the_structure_change(
     session.commit()  # a new transaction reads the fingerprint again: still the same index
     assert gazetteer.index(session) is first
 
-    entry = gazetteer.add_entry(session, clock, "北城天街", JIANXIN, "landmark")
+    entry = entries.add_entry(session, clock, "北城天街", JIANXIN, "landmark")
     with_entry = gazetteer.index(session)
     assert with_entry is not first and with_entry.structure is first.structure  # overlay only
     assert best(session, "北城天街停车难").region_code == JIANXIN
-    gazetteer.remove_entry(session, entry.id)
+    entries.remove_entry(session, entry.id)
     assert gazetteer.resolve(session, "北城天街停车难") == []
 
     more = tmp_path / "more.csv"
@@ -292,10 +293,10 @@ def test_an_entry_written_by_another_process_is_seen_in_the_next_transaction(ses
 def test_moving_an_entry_is_seen_even_when_its_id_comes_back(session, clock, tree):
     """Remove, then add the same name elsewhere at the same instant: on SQLite the new row takes
     the freed id, so only the newest row's content tells the two indexes apart."""
-    moved = gazetteer.add_entry(session, clock, "北城天街", JIANXIN, "landmark")
+    moved = entries.add_entry(session, clock, "北城天街", JIANXIN, "landmark")
     assert best(session, "北城天街停车难").region_code == JIANXIN
-    gazetteer.remove_entry(session, moved.id)
-    again = gazetteer.add_entry(session, clock, "北城天街", GUANYINQIAO, "landmark")
+    entries.remove_entry(session, moved.id)
+    again = entries.add_entry(session, clock, "北城天街", GUANYINQIAO, "landmark")
     if session.get_bind().dialect.name == "sqlite":
         assert again.id == moved.id
     assert best(session, "北城天街停车难").region_code == GUANYINQIAO
@@ -388,7 +389,7 @@ def test_only_an_admin_adds_and_removes_entries_staff_read_them(api, city):
 def test_listing_entries_takes_a_fixed_number_of_queries(api, session, clock, city, count_queries):
     dispatcher = login(api, "dispatcher")
     codes = [r.code for r in city.plan.regions if r.level == "grid"][:3]
-    gazetteer.add_entry(session, clock, "江州大剧院", codes[0], "landmark")
+    entries.add_entry(session, clock, "江州大剧院", codes[0], "landmark")
 
     def listing() -> int:
         with count_queries() as q:
@@ -397,7 +398,7 @@ def test_listing_entries_takes_a_fixed_number_of_queries(api, session, clock, ci
 
     few = listing()
     for i, code in enumerate(codes):
-        gazetteer.add_entry(session, clock, f"江州第{i}中学", code, "landmark")
+        entries.add_entry(session, clock, f"江州第{i}中学", code, "landmark")
     assert listing() == few
 
 

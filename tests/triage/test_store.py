@@ -23,7 +23,7 @@ from chengzhi.deps import get_clock
 from chengzhi.errors import InvalidInput, NotFound
 from chengzhi.models import RequestType, Role, TriageModel
 from chengzhi.orgs import service as orgs
-from chengzhi.triage import classifier, store
+from chengzhi.triage import classifier, store, training
 from chengzhi.triage.classifier import Model, train
 from tests.cases.conftest import appeal, city  # noqa: F401 (city is a fixture)
 from tests.conftest import shared_file
@@ -66,7 +66,7 @@ def sample_rows(sample_path: Path) -> list[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def sample_trained(sample_path: Path) -> tuple[Model, dict]:
-    return store.train_from_file(sample_path, ["title", "body"], "label")
+    return training.train_from_file(sample_path, ["title", "body"], "label")
 
 
 def few_per_class(rows: list[dict[str, str]], labels: int, each: int) -> list[dict[str, str]]:
@@ -252,11 +252,11 @@ def test_an_excel_file_trains_on_joined_columns_and_counts_skipped_rows(tmp_path
     path = tmp_path / "appeals.xlsx"
     book.save(path)
 
-    data = store.read_file(path, ["标题", "内容"], "类别")
+    data = training.read_file(path, ["标题", "内容"], "类别")
     assert data.read == len(rows) + 3 and len(data.texts) == len(rows)
     assert data.skipped == {"empty_text": 2, "empty_label": 1}
     assert data.texts[0] == classifier.prepare(rows[0]["title"], rows[0]["body"])
-    model, metrics = store.train_from_file(path, ["标题", "内容"], "类别")
+    model, metrics = training.train_from_file(path, ["标题", "内容"], "类别")
     assert set(model.labels) == {r["label"] for r in rows} and metrics["rows"] == 36
     assert metrics["holdout"]["rows"] == 3 * 2 and metrics["skipped"]["empty_text"] == 2
 
@@ -269,7 +269,7 @@ def test_a_gb18030_csv_reads_like_its_utf8_original(tmp_path, sample_path, sampl
     writer.writerows([r["title"], r["body"], r["label"]] for r in rows)
     path = tmp_path / "gbk.csv"
     path.write_bytes(out.getvalue().encode("gb18030"))
-    data = store.read_file(path, ["标题", "正文"], "分类")
+    data = training.read_file(path, ["标题", "正文"], "分类")
     assert data.labels == [r["label"] for r in rows]
     assert data.texts == [classifier.prepare(r["title"], r["body"]) for r in rows]
 
@@ -278,7 +278,7 @@ def test_one_text_column_and_rare_classes_left_out(tmp_path):
     path = tmp_path / "one.csv"
     lines = ["内容,类别"] + [f"{t},{label}" for t, label in zip(*toy_texts(), strict=True)]
     path.write_text("\n".join([*lines, "孤零零的一条,其他", ",交通运输", ""]), "utf-8")
-    model, metrics = store.train_from_file(path, ["内容"], "类别", holdout=0)
+    model, metrics = training.train_from_file(path, ["内容"], "类别", holdout=0)
     assert metrics["dropped_classes"] == {"其他": 1} and "其他" not in model.labels
     assert metrics["skipped"] == {"empty_text": 1} and metrics["holdout"] is None
     assert metrics["rows_read"] == 14 and metrics["rows"] == 12
@@ -286,7 +286,7 @@ def test_one_text_column_and_rare_classes_left_out(tmp_path):
 
 def test_a_missing_column_is_named_with_the_header(sample_path):
     with pytest.raises(InvalidInput) as e:
-        store.read_file(sample_path, ["title", "正文"], "label")
+        training.read_file(sample_path, ["title", "正文"], "label")
     assert "正文" in e.value.message
     assert "message_id, title, submitted_at, body, label" in e.value.message
 
@@ -305,7 +305,7 @@ def test_unreadable_files_are_refused_with_their_name(tmp_path):
         (tmp_path / "absent.csv", "no such file"),
     ]:
         with pytest.raises(InvalidInput, match=re.escape(reason)) as e:
-            store.read_file(path, ["title"], "label")
+            training.read_file(path, ["title"], "label")
         assert path.name in e.value.message
 
 
@@ -313,9 +313,9 @@ def test_too_little_data_is_refused_in_plain_words(tmp_path):
     path = tmp_path / "tiny.csv"
     path.write_text("title,body,label\n垃圾,没人收,环境\n", "utf-8")
     with pytest.raises(InvalidInput, match="no training data|at least two classes"):
-        store.train_from_file(path, ["title", "body"], "label")
+        training.train_from_file(path, ["title", "body"], "label")
     with pytest.raises(InvalidInput, match="holdout"):
-        store.train_from_file(path, ["title", "body"], "label", holdout=0.7)
+        training.train_from_file(path, ["title", "body"], "label", holdout=0.7)
 
 
 def test_the_citys_own_cases_train_a_model_labelled_kind_code(session, clock, city):  # noqa: F811
@@ -336,13 +336,13 @@ def test_the_citys_own_cases_train_a_model_labelled_kind_code(session, clock, ci
     cases.cancel_case(session, clock, dispatcher, gone.number, "重复来电")
     cases.register_case(session, clock, operator, appeal(city, category=None))
 
-    data = store.read_cases(session)
+    data = training.read_cases(session)
     assert data.read == 7 and len(data.texts) == 7  # cancelled and uncategorised left out
     assert Counter(data.labels) == {"matter:06010": 3, "matter:06029": 2, "matter:06001": 2}
     assert data.texts[-1] == classifier.prepare(late.title, late.description)
-    assert len(store.read_cases(session, since=early + timedelta(days=1)).texts) == 1
+    assert len(training.read_cases(session, since=early + timedelta(days=1)).texts) == 1
 
-    model, metrics = store.train_from_cases(session, holdout=0)
+    model, metrics = training.train_from_cases(session, holdout=0)
     assert set(model.labels) == {"matter:06010", "matter:06029", "matter:06001"}
     assert metrics["source"] == "cases" and metrics["rows"] == 7
     store.activate(session, store.save(session, clock, model, "历史案件", metrics).version)

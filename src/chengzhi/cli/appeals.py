@@ -11,7 +11,7 @@ from rich.table import Table
 from chengzhi import db
 from chengzhi.cli.common import console, domain_errors, progress, write_problems
 from chengzhi.errors import Problem
-from chengzhi.intake import importer
+from chengzhi.intake import importer, importer_rows
 from chengzhi.intake.importer import ImportReport
 
 appeals_app = typer.Typer(
@@ -64,7 +64,7 @@ def import_file(
         result = importer.import_appeals(
             db.engine(),
             file,
-            importer.parse_mapping(maps),
+            importer_rows.parse_mapping(maps),
             source=source,
             batch=batch,
             dispatch=dispatch,

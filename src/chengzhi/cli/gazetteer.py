@@ -13,7 +13,7 @@ from chengzhi.cli.common import console, domain_errors, print_json
 from chengzhi.clock import SystemClock
 from chengzhi.db import transaction
 from chengzhi.models import GazetteerEntry, Level
-from chengzhi.regions import gazetteer
+from chengzhi.regions import gazetteer, gazetteer_entries
 
 gazetteer_app = typer.Typer(
     help="地名库 Gazetteer: place names → regions, and address text resolved to a region.",
@@ -32,9 +32,9 @@ def add_entry(
 ) -> None:
     """Add NAME to the gazetteer, pointing at a region."""
     with domain_errors(), transaction() as session:
-        entry = gazetteer.add_entry(session, SystemClock(), name, region, kind, lon, lat)
+        entry = gazetteer_entries.add_entry(session, SystemClock(), name, region, kind, lon, lat)
         code = entry.region_code
-        entry_id, chain = entry.id, gazetteer.chain_names(session, [code]).get(code, "")
+        entry_id, chain = entry.id, gazetteer_entries.chain_names(session, [code]).get(code, "")
     console.print(f"[green]已添加 added[/] #{entry_id} {entry.name} → {code} {chain}")
 
 
@@ -47,8 +47,8 @@ def list_entries(
 ) -> None:
     """The admin's entries, by name."""
     with domain_errors(), transaction() as session:
-        total, rows = gazetteer.list_entries(session, limit, offset, q)
-        names = gazetteer.chain_names(session, {r.region_code for r in rows})
+        total, rows = gazetteer_entries.list_entries(session, limit, offset, q)
+        names = gazetteer_entries.chain_names(session, {r.region_code for r in rows})
         found = [_entry(r, names.get(r.region_code)) for r in rows]
     if json_out:
         print_json({"total": total, "items": found})
@@ -67,7 +67,7 @@ def list_entries(
 def remove_entry(entry_id: Annotated[int, typer.Argument(help="The entry's number (#).")]) -> None:
     """Remove an entry."""
     with domain_errors(), transaction() as session:
-        gazetteer.remove_entry(session, entry_id)
+        gazetteer_entries.remove_entry(session, entry_id)
     console.print(f"[green]已删除 removed[/] #{entry_id}")
 
 

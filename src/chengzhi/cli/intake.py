@@ -29,7 +29,7 @@ from sqlalchemy import text
 from chengzhi.cli.common import console, domain_errors, fail, stop_on_signals
 from chengzhi.clock import Clock, SystemClock
 from chengzhi.db import transaction
-from chengzhi.intake import sensors
+from chengzhi.intake import sensor_map, sensors
 
 intake_app = typer.Typer(
     help="受理 Intake: appeals from machines (物联感知 sensor alarms).", no_args_is_help=True
@@ -70,14 +70,14 @@ def mqtt(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     host, port = _broker(broker)
     with domain_errors():
-        mapping = sensors.load_mapping(map_file)
+        mapping = sensor_map.load_mapping(map_file)
         with transaction() as session:
-            sensors.check_categories(session, mapping)
+            sensor_map.check_categories(session, mapping)
     filters = tuple(topic or mapping.subscribe)
     if not filters:
         fail("没有可订阅的主题 (no topic to subscribe to: give --topic, or `subscribe` in the map)")
     for f in filters:
-        if (why := sensors.topic_problem(f)) is not None:
+        if (why := sensor_map.topic_problem(f)) is not None:
             fail(why)
     listener = Listener(mapping, filters, qos, SystemClock(), max_messages)
     client = listener.client(client_id or f"chengzhi-intake-{socket.gethostname()}")
@@ -100,7 +100,7 @@ class Listener:
 
     def __init__(
         self,
-        mapping: sensors.Mapping,
+        mapping: sensor_map.Mapping,
         filters: tuple[str, ...],
         qos: int,
         clock: Clock,

@@ -19,7 +19,7 @@ from chengzhi.clock import SystemClock
 from chengzhi.config import get_settings
 from chengzhi.db import transaction
 from chengzhi.models import RequestType, TriageModel, Urgency
-from chengzhi.triage import classifier, store, urgency
+from chengzhi.triage import classifier, store, training, urgency
 from chengzhi.triage.classifier import Evaluation
 
 triage_app = typer.Typer(
@@ -58,10 +58,10 @@ def train(
     ] = False,
     holdout: Annotated[
         float, typer.Option(help="Share of each class held out to score the version (0: none).")
-    ] = store.HOLDOUT,
+    ] = training.HOLDOUT,
     min_count: Annotated[
         int, typer.Option(help="Leave out classes with fewer examples than this.")
-    ] = store.MIN_COUNT,
+    ] = training.MIN_COUNT,
 ) -> None:
     """Train a model, store it as the next version and print its figures."""
     if (data is None) == (not from_cases):
@@ -69,11 +69,11 @@ def train(
     started = time.perf_counter()
     with domain_errors():
         if data is not None:
-            dataset = store.read_file(data, _columns(text), label)
+            dataset = training.read_file(data, _columns(text), label)
         else:
             with transaction() as session:  # read, then train outside the transaction
-                dataset = store.read_cases(session, _since(since))
-        model, metrics = store.train_dataset(dataset, holdout=holdout, min_count=min_count)
+                dataset = training.read_cases(session, _since(since))
+        model, metrics = training.train_dataset(dataset, holdout=holdout, min_count=min_count)
         with transaction() as session:
             row = store.save(session, SystemClock(), model, name or _name(data, since), metrics)
             if activate:
@@ -111,7 +111,7 @@ def evaluate(
     """Cross-validate the classifier on a labelled file (stratified k-fold): accuracy, macro-F1,
     per-class scores, confusions and speed. Stores nothing."""
     with domain_errors():
-        dataset = store.read_file(data, _columns(text), label).without_rare(min_count)
+        dataset = training.read_file(data, _columns(text), label).without_rare(min_count)
     try:
         found = classifier.evaluate(dataset.texts, dataset.labels, folds=folds, seed=seed)
     except ValueError as e:
@@ -276,6 +276,6 @@ def _matrix(found: Evaluation) -> Table:
 
 def _confusions(found: Evaluation) -> Table:
     table = Table("真实 true", "预测 predicted", "条数 count", title="最常见的混淆 top confusions")
-    for true, predicted, count in store.confusions(found):
+    for true, predicted, count in training.confusions(found):
         table.add_row(true, predicted, f"{count:,}")
     return table

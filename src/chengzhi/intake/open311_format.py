@@ -1,6 +1,6 @@
 """Open311 GeoReport v2 documents, exactly as the spec writes them (http://wiki.open311.org/
 GeoReport_v2; summarised in ../shared/docs/reference/anchors-civic.md §3). Pure: no database, no
-web framework — the routes in `open311.py` hand it plain values.
+web framework — the endpoint (`open311_query`, `open311_submit`) hands it plain values.
 
 XML is the spec's required format, JSON its "Spark convention" mapping: a list becomes repeated
 child elements under the list's name (`<services><service>…`, `<service_requests><request>…`,

@@ -17,28 +17,28 @@ An appeal often arrives with words instead of coordinates ("渝中区解放碑�
 The index lives in memory, built once per process like the locator's, and rebuilt when the
 structure stamp changes; the admin's entries are a small overlay rebuilt when they change
 (their count and newest row). Each transaction reads both once (`db.memo`).
+
+Name folding and short forms: `place_names`; the admin's entries: `gazetteer_entries`.
 """
 
 from __future__ import annotations
 
 import math
-import re
 import sys
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chengzhi import db
-from chengzhi.clock import Clock
-from chengzhi.errors import Conflict, Forbidden, InvalidInput, NotFound
-from chengzhi.labels import LabelledEnum
-from chengzhi.models import NOT_STAFF, GazetteerEntry, Level, Region, Role, StructureState
+from chengzhi.errors import InvalidInput
+from chengzhi.models import GazetteerEntry, Level, Region, StructureState
 from chengzhi.regions import locator
+from chengzhi.regions.gazetteer_entries import ENTRIES, entries_fingerprint
+from chengzhi.regions.place_names import MIN_NAME, fold, normalise, short_forms
 
 CONFIDENT = 0.6  # below this the operator is asked (待确认)
 MARGIN = 0.1  # a runner-up this close to the best is a real alternative
@@ -47,16 +47,8 @@ Q_SHORT = {2: 0.5, 3: 0.55}  # short forms by length; longer ones weigh Q_SHORT_
 Q_SHORT_LONG = 0.6
 CONTRADICTION = 0.5  # how much of its weight a name pointing elsewhere takes off
 COMMON = 20  # a name shared by more regions only counts where another name picks one
-MIN_NAME, MAX_NAME = 2, 100
 MAX_TEXT, MAX_LIMIT = 2000, 20
-ENTRIES = "gazetteer.entries"  # memo key
 _DEPTH = {level.value: level.depth for level in Level}
-
-
-class EntryKind(LabelledEnum):
-    ROAD = ("road", "道路", "road")
-    LANDMARK = ("landmark", "地标", "landmark")
-    ALIAS = ("alias", "别名", "other name")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,91 +60,6 @@ class PlaceMatch:
     matched: str  # the names found in the text, in text order
     lon: float | None  # the entry's point, else the region's label point
     lat: float | None
-
-
-# ---------------------------------------------------------------------------------------------
-# Names: folding and short forms
-
-# Full-width ASCII (ＡＢＣ１２３（）) and the ideographic space as plain ASCII: one for one.
-_FOLD = str.maketrans({c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)} | {0x3000: 0x20})
-_CN_GRID = re.compile(r"第([一二两三四五六七八九十百〇零]+)(?=号?网格)")
-_CN_DIGITS = {"〇": 0, "零": 0, "两": 2} | {c: i for i, c in enumerate("一二三四五六七八九", 1)}
-# Suffixes stripped again and again while a stem of 2+ characters stays, and what they become
-# unless the stem ends so already (增兴窑村委会 → 增兴窑村, 河头村村民委员会 → 河头村).
-_TAILS: dict[str, tuple[tuple[str, str], ...]] = {
-    "city": (("市", ""),),
-    "district": (("新区", ""), ("区", ""), ("县", ""), ("市", ""), ("旗", "")),
-    "street": (("街道办事处", ""), ("办事处", ""), ("街道", ""), ("镇", ""), ("乡", "")),
-    "community": (
-        ("居民委员会", "社区"),
-        ("村民委员会", "村"),
-        ("委员会", ""),
-        ("居委会", "社区"),
-        ("村委会", "村"),
-        ("筹备组", ""),
-        ("社区", ""),
-        ("村", ""),
-    ),
-}
-_ETHNIC = re.compile(r"^(.{2,}?)(?:[^族]{1,4}族)+(自治县|自治旗|乡|镇)$")  # 秀山土家族苗族自治县
-_JUNK = re.compile(r"^第?\d+$")  # 第3 (from 第3街道) names nothing
-
-
-def fold(text: str) -> str:
-    return text.translate(_FOLD)
-
-
-def short_forms(name: str, level: str) -> list[str]:
-    """The shorter names a region answers to, longest first: 解放碑街道 → [解放碑]. Never one of
-    fewer than 2 characters, nor a bare number."""
-    out: list[str] = []
-    current = fold(name)
-    ethnic = _ETHNIC.match(current)
-    if ethnic:
-        current = ethnic[1] + ethnic[2][-1]
-        out.append(current)
-    tails = _TAILS.get(level, ())
-    while True:
-        tail = next((t for t in tails if current.endswith(t[0])), None)
-        if tail is None or len(current) - len(tail[0]) < MIN_NAME:
-            break
-        stem = current[: -len(tail[0])]
-        current = stem if stem.endswith(tail[1]) else stem + tail[1]
-        out.append(current)
-    return [f for f in out if len(f) >= MIN_NAME and not _JUNK.match(f)]
-
-
-def _cn_number(numeral: str) -> int:
-    """三 → 3, 十二 → 12, 二十 → 20, 一百零五 → 105."""
-    total = digit = 0
-    for ch in numeral:
-        if ch in _CN_DIGITS:
-            digit = _CN_DIGITS[ch]
-        else:
-            total += (digit or 1) * (10 if ch == "十" else 100)
-            digit = 0
-    return total + digit
-
-
-def _normalise(text: str) -> tuple[str, list[tuple[int, int]] | None]:
-    """The folded text with 第三网格 written 第3网格, and (when that changed lengths) where each
-    character came from in the original."""
-    text = fold(text)
-    if "网格" not in text or not _CN_GRID.search(text):
-        return text, None
-    pieces: list[str] = []
-    origin: list[tuple[int, int]] = []
-    last = 0
-    for m in _CN_GRID.finditer(text):
-        pieces.append(text[last : m.start(1)])
-        origin.extend((i, i + 1) for i in range(last, m.start(1)))
-        digits = str(_cn_number(m[1]))
-        pieces.append(digits)
-        origin.extend([(m.start(1), m.end(1))] * len(digits))
-        last = m.end(1)
-    pieces.append(text[last:])
-    origin.extend((i, i + 1) for i in range(last, len(text)))
-    return "".join(pieces), origin
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,7 +170,7 @@ class Gazetteer:
         self.lengths = _lengths(self.extra, structure.lengths) if extra else structure.lengths
 
     def match(self, text: str, limit: int = 3) -> list[PlaceMatch]:
-        folded, origin = _normalise(text)
+        folded, origin = normalise(text)
         spans = self._spans(folded)
         scored = self._weigh(spans)
         s = self.structure
@@ -425,7 +332,7 @@ def index(session: Session) -> Gazetteer:
     """The current gazetteer for this database, rebuilt if the structure or entries changed."""
     # The same memo key and value as the locator's: one read per transaction serves both.
     stamp = db.memo(session, locator.STAMP, lambda: session.scalar(_STAMP) or "")
-    fingerprint = db.memo(session, ENTRIES, lambda: _entries_fingerprint(session))
+    fingerprint = db.memo(session, ENTRIES, lambda: entries_fingerprint(session))
     key = str(session.get_bind().engine.url)
     cached = _cache.get(key)
     if cached is not None and (cached.structure.stamp, cached.fingerprint) == (stamp, fingerprint):
@@ -455,31 +362,6 @@ _REGIONS = select(
 _ENTRY_ROWS = select(
     GazetteerEntry.name, GazetteerEntry.region_code, GazetteerEntry.lon, GazetteerEntry.lat
 )
-
-
-def _entries_fingerprint(session: Session) -> tuple[Any, ...]:
-    """How many entries there are and the newest of them, through the primary key (no scan):
-    an add makes a new newest row, a remove changes the count, and a remove then an add differ
-    in the newest row's time or content even when SQLite hands the freed id out again."""
-    row = session.execute(_FINGERPRINT).one_or_none()
-    return tuple(row) if row is not None else (0,)
-
-
-_NEWEST = (
-    select(
-        GazetteerEntry.id,
-        GazetteerEntry.created_at,
-        GazetteerEntry.name,
-        GazetteerEntry.region_code,
-        GazetteerEntry.lon,
-        GazetteerEntry.lat,
-    )
-    .order_by(GazetteerEntry.id.desc())
-    .limit(1)
-    .subquery()
-)
-_COUNT = select(func.count()).select_from(GazetteerEntry).scalar_subquery()
-_FINGERPRINT = select(_COUNT, _NEWEST).select_from(_NEWEST)  # built once: it runs per transaction
 _STAMP = select(StructureState.stamp)
 
 
@@ -513,129 +395,3 @@ def ambiguous(matches: list[PlaceMatch]) -> bool:
     runner = matches[1]
     elsewhere = not best.region_code.startswith(runner.region_code)
     return elsewhere and best.confidence - runner.confidence < MARGIN
-
-
-def chain_names(session: Session, codes: Iterable[str]) -> dict[str, str]:
-    """Code → "渝中区 解放碑街道 青年路社区" for the codes that exist, in one query (codes are
-    prefixes of their descendants')."""
-    above = {c: [c[:n] for n in (2, 4, 6, 9, 12, 15) if n <= len(c)] for c in set(codes)}
-    prefixes = {p for chain in above.values() for p in chain}
-    query = select(Region.code, Region.name, Region.level).where(Region.code.in_(prefixes))
-    found = {r.code: r for r in session.execute(query)}
-    out: dict[str, str] = {}
-    for code in above.keys() & found.keys():
-        chain = [found[p] for p in above[code] if p in found]
-        below = [r.name for r in chain if r.level != Level.CITY.value]
-        out[code] = " ".join(below) or found[code].name
-    return out
-
-
-def list_entries(
-    session: Session, limit: int, offset: int, q: str | None = None
-) -> tuple[int, list[GazetteerEntry]]:
-    query = select(GazetteerEntry)
-    if q:
-        query = query.where(
-            or_(
-                GazetteerEntry.name.contains(q.strip(), autoescape=True),
-                GazetteerEntry.region_code.startswith(q.strip(), autoescape=True),
-            )
-        )
-    order = (GazetteerEntry.name, GazetteerEntry.region_code)
-    return db.page(session, query.order_by(*order), limit, offset)
-
-
-def authorise_read(role: Role | None) -> None:
-    if role is None or role in NOT_STAFF:
-        raise Forbidden("只有工作人员可以使用地名库 (only staff may use the gazetteer)")
-
-
-def authorise_edit(role: Role | None) -> None:
-    if role is not Role.ADMIN:
-        raise Forbidden("只有系统管理员可以修改地名库 (only an administrator may edit it)")
-
-
-# ---------------------------------------------------------------------------------------------
-# Writes
-
-
-def add_entry(
-    session: Session,
-    clock: Clock,
-    name: str,
-    region_code: str,
-    kind: str,
-    lon: float | None = None,
-    lat: float | None = None,
-) -> GazetteerEntry:
-    """A road, landmark or other name pointing at the finest region it lies in."""
-    name = _check_name(name)
-    entry_kind = _check_kind(kind)
-    _check_point(lon, lat)
-    region_code = (region_code or "").strip()
-    if session.scalar(select(Region.id).where(Region.code == region_code)) is None:
-        raise InvalidInput(f"区划 {region_code} 不存在 (no such region)")
-    duplicate = select(GazetteerEntry.id).where(
-        GazetteerEntry.name == name, GazetteerEntry.region_code == region_code
-    )
-    if session.scalar(duplicate) is not None:
-        raise Conflict(f"地名库中已有「{name}」→ {region_code} (already in the gazetteer)")
-    entry = GazetteerEntry(
-        name=name,
-        kind=entry_kind.value,
-        region_code=region_code,
-        lon=lon,
-        lat=lat,
-        created_at=clock.now(),
-    )
-    session.add(entry)
-    db.forget(session, ENTRIES)
-    try:
-        session.flush()
-    except IntegrityError as e:  # another request added the same name meanwhile
-        raise Conflict(f"地名库中已有「{name}」→ {region_code} (added meanwhile)") from e
-    return entry
-
-
-def remove_entry(session: Session, entry_id: int) -> None:
-    entry = session.get(GazetteerEntry, entry_id)
-    if entry is None:
-        raise NotFound(f"地名库中没有条目 {entry_id} (no such gazetteer entry)")
-    session.delete(entry)
-    db.forget(session, ENTRIES)
-    session.flush()
-
-
-def _check_name(name: str) -> str:
-    name = (name or "").strip()
-    if not name:
-        raise InvalidInput("地名不能为空 (a name is required)")
-    if len(name) < MIN_NAME:
-        raise InvalidInput(
-            f"地名至少 {MIN_NAME} 个字，更短的不参与匹配 "
-            f"(a name needs {MIN_NAME} characters or more; shorter ones are never matched)"
-        )
-    if len(name) > MAX_NAME:
-        raise InvalidInput(
-            f"地名不能超过 {MAX_NAME} 个字 (the name is longer than {MAX_NAME} characters)"
-        )
-    return name
-
-
-def _check_kind(kind: str) -> EntryKind:
-    try:
-        return EntryKind(kind)
-    except ValueError:
-        raise InvalidInput(
-            "类别应为 road（道路）、landmark（地标）或 alias（别名） "
-            "(kind must be road, landmark or alias)"
-        ) from None
-
-
-def _check_point(lon: float | None, lat: float | None) -> None:
-    if (lon is None) != (lat is None):
-        raise InvalidInput("经度和纬度须同时给出 (give both lon and lat, or neither)")
-    if lon is None or lat is None:
-        return
-    if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
-        raise InvalidInput("经纬度超出范围 (lon must be within -180..180 and lat within -90..90)")

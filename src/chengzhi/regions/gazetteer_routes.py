@@ -12,18 +12,18 @@ from pydantic import BaseModel, Field
 from chengzhi.auth.routes import ActorDep
 from chengzhi.deps import ClockDep, Limit, Offset, SessionDep
 from chengzhi.models import GazetteerEntry, Level
-from chengzhi.regions import gazetteer
+from chengzhi.regions import gazetteer, gazetteer_entries
 from chengzhi.schemas import Page
 
 router = APIRouter(prefix="/api/v1/gazetteer", tags=["gazetteer 地名库"])
 
 
 def staff(actor: ActorDep) -> None:
-    gazetteer.authorise_read(actor.role)
+    gazetteer_entries.authorise_read(actor.role)
 
 
 def admin(actor: ActorDep) -> None:
-    gazetteer.authorise_edit(actor.role)
+    gazetteer_entries.authorise_edit(actor.role)
 
 
 class MatchOut(BaseModel):
@@ -81,7 +81,7 @@ class EntryOut(BaseModel):
             id=entry.id,
             name=entry.name,
             kind=entry.kind,
-            kind_label=gazetteer.EntryKind(entry.kind).zh,
+            kind_label=gazetteer_entries.EntryKind(entry.kind).zh,
             region_code=entry.region_code,
             region_name=region_name,
             lon=entry.lon,
@@ -109,21 +109,21 @@ def list_entries(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> Page[EntryOut]:
-    total, rows = gazetteer.list_entries(session, limit, offset, q)
-    names = gazetteer.chain_names(session, {r.region_code for r in rows})
+    total, rows = gazetteer_entries.list_entries(session, limit, offset, q)
+    names = gazetteer_entries.chain_names(session, {r.region_code for r in rows})
     items = [EntryOut.of(r, names.get(r.region_code)) for r in rows]
     return Page(total=total, limit=limit, offset=offset, items=items)
 
 
 @router.post("/entries", response_model=EntryOut, status_code=201, dependencies=[Depends(admin)])
 def add_entry(session: SessionDep, clock: ClockDep, body: EntryIn) -> EntryOut:
-    entry = gazetteer.add_entry(
+    entry = gazetteer_entries.add_entry(
         session, clock, body.name, body.region_code, body.kind, body.lon, body.lat
     )
-    names = gazetteer.chain_names(session, [entry.region_code])
+    names = gazetteer_entries.chain_names(session, [entry.region_code])
     return EntryOut.of(entry, names.get(entry.region_code))
 
 
 @router.delete("/entries/{entry_id}", status_code=204, dependencies=[Depends(admin)])
 def remove_entry(session: SessionDep, entry_id: Annotated[int, Path(ge=1)]) -> None:
-    gazetteer.remove_entry(session, entry_id)
+    gazetteer_entries.remove_entry(session, entry_id)

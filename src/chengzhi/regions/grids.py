@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from chengzhi.errors import Conflict, ImportRejected, InvalidInput, Problem
 from chengzhi.geo import partition
+from chengzhi.geo.ordering import reading_order
 from chengzhi.geo.shapes import footprints, load, parse_polygon
 from chengzhi.models import GridAssignment, Level, Region, RegionKind
 from chengzhi.progress import OnProgress, quiet
@@ -230,7 +231,7 @@ def _imported_rows(session: Session, accepted: list) -> list[dict]:
     rows: list[dict] = []
     for items in by_community.values():
         community = items[0][1]
-        order = partition.reading_order([g for _, _, g, _, _ in items])
+        order = reading_order([g for _, _, g, _, _ in items])
         start = _next_sequence(session, community)
         ordered = [items[i] for i in order]
         new_rows = grid_rows(community, [g for _, _, g, _, _ in ordered])
