@@ -77,24 +77,42 @@ def page(session: Session, query: Select[Any], limit: int, offset: int) -> tuple
     return total, list(session.scalars(query.limit(limit).offset(offset)))
 
 
-def memo(session: Session, key: str, compute: Callable[[], T]) -> T:
+HELD = "memo.held"
+
+
+def memo(session: Session, key: str, compute: Callable[[], T], *, lasting: bool = False) -> T:
     """`compute()` once per transaction: for answers that change rarely and are read on every
     write (the structure stamp, the current catalogue version). A write path that changes such an
-    answer calls `forget` so the same transaction sees its own change."""
-    tx = session.get_transaction()
-    held = session.info.get("memo")
-    if held is None or held[0] is not tx:
-        held = session.info["memo"] = (tx, {})
-    values: dict[str, Any] = held[1]
+    answer calls `forget` so the same transaction sees its own change. `lasting`: reference data
+    (units, categories, routes) that a long run `hold`ing the session keeps across its commits."""
+    values: dict[str, Any] | None = session.info.get(HELD) if lasting else None
+    if values is None:
+        tx = session.get_transaction()
+        held = session.info.get("memo")
+        if held is None or held[0] is not tx:
+            held = session.info["memo"] = (tx, {})
+        values = held[1]
     if key not in values:
         values[key] = compute()
     return values[key]  # type: ignore[no-any-return]
 
 
+@contextmanager
+def hold(session: Session) -> Iterator[Session]:
+    """One caller owns the session for a long run of commits (the simulator, a bulk import):
+    `lasting` answers are computed once for the run, not once per commit. Structure or catalogue
+    changes made elsewhere meanwhile show from the next run."""
+    session.info[HELD] = {}
+    try:
+        yield session
+    finally:
+        session.info.pop(HELD, None)
+
+
 def forget(session: Session, key: str) -> None:
-    held = session.info.get("memo")
-    if held is not None:
-        held[1].pop(key, None)
+    for values in (session.info.get(HELD), (session.info.get("memo") or (None, None))[1]):
+        if values is not None:
+            values.pop(key, None)
 
 
 def alembic_config(url: str) -> Config:

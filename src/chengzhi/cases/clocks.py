@@ -58,7 +58,7 @@ def _handling_unit(case: Case) -> OrgUnit | None:
         return case.unit
     if case.unit_id is None:
         return None
-    held: dict[int, OrgUnit | None] = db.memo(session, "clocks.units", dict)
+    held: dict[int, OrgUnit | None] = db.memo(session, "clocks.units", dict, lasting=True)
     if case.unit_id not in held:  # held for the transaction: the identity map lets go of it
         with session.no_autoflush:
             held[case.unit_id] = session.get(OrgUnit, case.unit_id)

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from chengzhi import db
 from chengzhi.models import Category, Level, OrgUnit, Region, UnitKind
+from chengzhi.orgs.queries import UNIT_LOOKUPS
 
 # handling level → (unit kind, how many digits of the place's code name the jurisdiction)
 TERRITORIAL = {
@@ -76,11 +78,14 @@ def _rank(unit: OrgUnit | None) -> float:
 
 
 def _unit_at(session: Session, kind: UnitKind, code: str) -> int | None:
-    return session.scalar(
-        select(OrgUnit.id)
-        .join(OrgUnit.jurisdiction)
-        .where(OrgUnit.kind == kind.value, OrgUnit.active.is_(True), Region.code == code)
-    )
+    found: dict[tuple[str, ...], int | None] = db.memo(session, UNIT_LOOKUPS, dict, lasting=True)
+    if (kind.value, code) not in found:
+        found[kind.value, code] = session.scalar(
+            select(OrgUnit.id)
+            .join(OrgUnit.jurisdiction)
+            .where(OrgUnit.kind == kind.value, OrgUnit.active.is_(True), Region.code == code)
+        )
+    return found[kind.value, code]
 
 
 def _city_centre(session: Session) -> int | None:
@@ -92,30 +97,29 @@ def _city_centre(session: Session) -> int | None:
 
 
 def _territorial(session: Session, kind: UnitKind, code: str) -> Route:
-    unit = session.scalar(
-        select(OrgUnit.id)
-        .join(OrgUnit.jurisdiction)
-        .where(OrgUnit.kind == kind.value, OrgUnit.active.is_(True), Region.code == code)
-    )
+    unit = _unit_at(session, kind, code)
     if unit is None:
         return Route(None, f"{code} 没有{kind.zh} (no {kind.en} for {code})")
     return Route(unit, f"属地 {kind.zh} {code}")
 
 
 def _department(session: Session, category: Category, region_code: str, level: str) -> Route:
-    scope = Region.level == Level.CITY.value
-    if level == "district":
-        scope = Region.code == region_code[:6]
-    unit = session.scalar(
-        select(OrgUnit.id)
-        .join(OrgUnit.jurisdiction)
-        .where(
-            OrgUnit.kind == UnitKind.DEPARTMENT.value,
-            OrgUnit.sector == category.sector,
-            OrgUnit.active.is_(True),
-            scope,
+    area = region_code[:6] if level == "district" else "city"
+    found: dict[tuple[str, ...], int | None] = db.memo(session, UNIT_LOOKUPS, dict, lasting=True)
+    key = (UnitKind.DEPARTMENT.value, area, category.sector or "")
+    if key not in found:
+        scope = Region.level == Level.CITY.value if area == "city" else Region.code == area
+        found[key] = session.scalar(
+            select(OrgUnit.id)
+            .join(OrgUnit.jurisdiction)
+            .where(
+                OrgUnit.kind == UnitKind.DEPARTMENT.value,
+                OrgUnit.sector == category.sector,
+                OrgUnit.active.is_(True),
+                scope,
+            )
         )
-    )
+    unit = found[key]
     if unit is None:
         return Route(None, f"没有负责 {category.sector} 的{level}部门 (no department on this line)")
     return Route(unit, f"{level} 部门 {category.sector}")

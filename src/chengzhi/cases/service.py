@@ -14,7 +14,8 @@ from typing import Any
 from weakref import WeakValueDictionary
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, inspect, select, text
+from sqlalchemy import event as sa_event
+from sqlalchemy import func, insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -42,8 +43,9 @@ from chengzhi.orgs.queries import Actor
 from chengzhi.regions import locator
 from chengzhi.worktime import Limit
 
-# Keys in session.info: the batch's cases, the next id in a batch, the cases this session met.
-BATCH, NEXT_ID, MET = "cases.batch", "cases.next_id", "cases.met"
+# Keys in session.info: the batch's cases, the next id in a batch, the cases this session met,
+# the event rows waiting for the next flush.
+BATCH, NEXT_ID, MET, EVENTS = "cases.batch", "cases.next_id", "cases.met", "cases.events"
 HANDLERS = frozenset(
     {Role.GRID_WORKER, Role.COMMUNITY_STAFF, Role.STREET_STAFF, Role.DEPARTMENT_STAFF}
 )
@@ -501,27 +503,41 @@ def _record(
     now: datetime,
     reason: str | None = None,
     data: dict[str, Any] | None = None,
-) -> CaseEvent:
-    seq = case.event_count = case.event_count + 1
-    event = CaseEvent(
-        case=case,
-        case_id=case.id,
-        seq=seq,
-        action=action.value,
-        from_status=before.value if before else None,
-        to_status=case.status,
-        actor_id=actor.person_id,
-        role=actor.role.value if actor.role else "system",
-        unit_id=actor.unit_id,
-        at=now,
-        reason=(reason or "").strip() or None,
-        data=data or {},
-        prev_hash=case.last_hash,
-    )
-    event.hash = timeline.digest(case.last_hash, timeline.content(event))
-    case.last_hash = event.hash
-    session.add(event)
-    return event
+) -> None:
+    """Append the next event to the case's chain. Its row waits in the session for the flush
+    that stores the case (`_store_events`)."""
+    row = {
+        "case_id": case.id,
+        "seq": case.event_count + 1,
+        "action": action.value,
+        "from_status": before.value if before else None,
+        "to_status": case.status,
+        "actor_id": actor.person_id,
+        "role": actor.role.value if actor.role else "system",
+        "unit_id": actor.unit_id,
+        "at": now,
+        "reason": (reason or "").strip() or None,
+        "data": data or {},
+        "prev_hash": case.last_hash,
+    }
+    row["hash"] = case.last_hash = timeline.digest(case.last_hash, timeline.content(row))
+    case.event_count = row["seq"]
+    session.info.setdefault(EVENTS, []).append(row)
+
+
+@sa_event.listens_for(Session, "after_flush")
+def _store_events(session: Session, _context: object) -> None:
+    """The events go in right after the flush that stored their cases (every event changes its
+    case), as one multi-row INSERT: append-only rows need none of the ORM's change tracking.
+    A duplicate (case, seq) fails the flush as a whole."""
+    rows = session.info.pop(EVENTS, None)
+    if rows:
+        session.connection().execute(insert(CaseEvent), rows)
+
+
+@sa_event.listens_for(Session, "after_soft_rollback")
+def _drop_events(session: Session, _previous: object) -> None:
+    session.info.pop(EVENTS, None)
 
 
 def _lapse_tasks(session: Session, case: Case) -> dict[str, Any]:
@@ -564,12 +580,14 @@ def batch(session: Session) -> Iterator[Session]:
     import): the verbs skip their own flushes, and new cases take their ids from the sequence (on
     SQLite, the next free id: SQLite has one writer at a time), so a burst of actions costs one
     flush at the caller's commit instead of two per case; the batch's cases are found by number
-    without a query. Every check still runs before any change; a concurrent change to one of the
+    without a query; reference data (units, categories, routes) is read once for the batch
+    (`db.hold`). Every check still runs before any change; a concurrent change to one of the
     cases fails the caller's commit as a whole."""
     session.info[BATCH] = {}  # the batch's cases by number
     db.forget(session, NEXT_ID)
     try:
-        yield session
+        with db.hold(session):
+            yield session
     finally:
         session.info.pop(BATCH, None)
         db.forget(session, NEXT_ID)
@@ -622,7 +640,7 @@ def _pending(
 
 def find_category(session: Session, ref: tuple[str, str]) -> Category:
     """The category (kind, code) of the current catalogue, looked up once per transaction."""
-    found: dict[tuple[int, str, str], Category] = db.memo(session, "CATEGORIES", dict)
+    found: dict[tuple[int, str, str], Category] = db.memo(session, "CATEGORIES", dict, lasting=True)
     version = catalog.current_version(session)
     version_id = version.id if version else -1
     row = found.get((version_id, *ref))

@@ -273,17 +273,16 @@ def _units(
 
 
 def _check_not_open(session: Session, case: Case, kind: TaskKind, units: list[OrgUnit]) -> None:
-    busy = session.scalars(
-        select(OrgUnit.code)
-        .join(CaseTask, CaseTask.unit_id == OrgUnit.id)
-        .where(
-            CaseTask.case_id == case.id,
-            CaseTask.kind == kind.value,
-            CaseTask.state == TaskState.OPEN.value,
-            CaseTask.unit_id.in_([u.id for u in units]),
-        )
-    ).all()
-    if busy:
+    with session.no_autoflush:  # tasks are stored when issued; their state is read in memory
+        tasks = session.scalars(
+            select(CaseTask).where(
+                CaseTask.case_id == case.id,
+                CaseTask.kind == kind.value,
+                CaseTask.unit_id.in_([u.id for u in units]),
+            )
+        ).all()
+    codes = {u.id: u.code for u in units}
+    if busy := [codes[t.unit_id] for t in tasks if t.state == TaskState.OPEN.value]:
         raise Conflict(f"已有未完成的{kind.zh}任务：{'、'.join(busy)} ({kind.en} already open)")
 
 

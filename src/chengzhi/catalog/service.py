@@ -46,7 +46,7 @@ LATEST = select(CatalogVersion).order_by(CatalogVersion.number.desc()).limit(1)
 
 def current_version(session: Session) -> CatalogVersion | None:
     """The newest version, read once per transaction (every registration asks)."""
-    return memo(session, CURRENT, lambda: session.scalar(LATEST))
+    return memo(session, CURRENT, lambda: session.scalar(LATEST), lasting=True)
 
 
 def install_defaults(session: Session, clock: Clock) -> CatalogVersion | None:

@@ -269,7 +269,9 @@ def _category(session: Session, category_id: int | None) -> CategoryKey | None:
     """(kind, code, parent) of a category, read once per transaction (the rows never change)."""
     if category_id is None:
         return None
-    known: dict[int, CategoryKey | None] = db.memo(session, "duplicates.categories", dict)
+    known: dict[int, CategoryKey | None] = db.memo(
+        session, "duplicates.categories", dict, lasting=True
+    )
     if category_id not in known:
         row = session.execute(
             select(Category.kind, Category.code, Category.parent_code).where(

@@ -166,7 +166,7 @@ def work_calendar(session: Session) -> WorkCalendar:
     it, so its per-day answers stay warm across requests and workers see each other's edits."""
     global _cached
     tz = get_settings().timezone
-    key = (tz, *memo(session, ENTRIES, lambda: _entries(session)))
+    key = (tz, *memo(session, ENTRIES, lambda: _entries(session), lasting=True))
     cached = _cached
     if cached is not None and cached[0] == key:
         return cached[1]

@@ -13,6 +13,8 @@ from chengzhi.errors import NotFound
 from chengzhi.models import GridAssignment, GridDuty, Level, OrgUnit, Person, Region, Role
 
 SAMPLE = 20
+# Memo of unit lookups by place and line (routing, escalation): forgotten on every unit write.
+UNIT_LOOKUPS = "orgs.unit_lookups"
 
 
 def unit_query(
@@ -124,21 +126,19 @@ def actor_for(session: Session, person_id: int) -> Actor:
 
 
 def _actor_for(session: Session, person_id: int) -> Actor:
-    person = session.get(Person, person_id)
-    if person is None or not person.active:
+    found = session.execute(
+        select(Person.role, Person.active, OrgUnit.id, OrgUnit.kind, Region.code)
+        .outerjoin(OrgUnit, OrgUnit.id == Person.org_unit_id)
+        .outerjoin(Region, Region.id == OrgUnit.jurisdiction_id)
+        .where(Person.id == person_id)
+    ).first()
+    if found is None or not found.active:
         raise NotFound(f"人员 {person_id} 不存在 (no such person)")
-    unit = session.get(OrgUnit, person.org_unit_id) if person.org_unit_id else None
+    role, _, unit_id, unit_kind, jurisdiction = found
     grids = session.scalars(
         select(Region.code)
         .join(GridAssignment, GridAssignment.grid_id == Region.id)
         .where(GridAssignment.person_id == person_id)
         .order_by(Region.code)
     )
-    return Actor(
-        person_id=person.id,
-        role=Role(person.role),
-        unit_id=unit.id if unit else None,
-        unit_kind=unit.kind if unit else None,
-        jurisdiction=unit.jurisdiction.code if unit else None,
-        grids=tuple(grids),
-    )
+    return Actor(person_id, Role(role), unit_id, unit_kind, jurisdiction, tuple(grids))

@@ -13,9 +13,11 @@ from argon2 import PasswordHasher
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from chengzhi import db
 from chengzhi.clock import Clock
 from chengzhi.errors import Conflict, InvalidInput, NotFound
 from chengzhi.models import GridAssignment, GridDuty, Level, OrgUnit, Person, Region, Role, UnitKind
+from chengzhi.orgs.queries import UNIT_LOOKUPS
 
 SECTORS_FILE = Path(__file__).with_name("sectors.yaml")
 _hasher = PasswordHasher()
@@ -82,6 +84,7 @@ def create_unit(
     )
     session.add(unit)
     session.flush()
+    db.forget(session, UNIT_LOOKUPS)
     return unit
 
 
@@ -145,6 +148,7 @@ def scaffold_units(session: Session, under: str | None = None) -> dict[str, int]
         row["active"] = True
     if rows:
         session.execute(insert(OrgUnit), rows)
+        db.forget(session, UNIT_LOOKUPS)
     created: dict[str, int] = {}
     for row in rows:
         created[row["kind"]] = created.get(row["kind"], 0) + 1

@@ -119,7 +119,9 @@ _lock = threading.Lock()
 
 def locator(session: Session) -> Locator:
     """The current locator for this database, rebuilt if the structure changed since."""
-    stamp = db.memo(session, STAMP, lambda: session.scalar(select(StructureState.stamp)) or "")
+    stamp = db.memo(
+        session, STAMP, lambda: session.scalar(select(StructureState.stamp)) or "", lasting=True
+    )
     key = str(session.get_bind().engine.url)
     cached = _cache.get(key)
     if cached is not None and cached.stamp == stamp:
